@@ -1,0 +1,11 @@
+"""Adapters: every module in this package registers the subjects of one library.
+
+A module imports its library lazily (inside each ``call``), so importing the package costs
+nothing and a library that is not installed is reported as skipped with the reason.
+"""
+
+import importlib
+import pkgutil
+
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")

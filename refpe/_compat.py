@@ -1,0 +1,200 @@
+"""Small named helpers for what the Array API standard leaves to each library.
+
+Every helper takes the namespace ``xp`` of its inputs. Library-specific paths are chosen by
+namespace with ``array_api_compat.is_*_namespace`` (which imports nothing), and each keeps a
+pure-standard fallback, so the reference also runs under ``array-api-strict``.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import array_api_compat as compat
+
+Array = Any
+
+_DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+
+
+def namespace(**arrays: Array) -> Any:
+    """The common namespace of named arrays; ``TypeError``/``ValueError`` naming the odd one.
+
+    Python scalars and ``None`` are ignored. Arrays of two libraries, or on two devices,
+    are an error that names both arguments.
+    """
+    named = {k: v for k, v in arrays.items() if v is not None and compat.is_array_api_obj(v)}
+    if not named:
+        raise TypeError(f"no array among the arguments {sorted(arrays)}")
+    first_name, first = next(iter(named.items()))
+    xp = compat.array_namespace(first)
+    for name, a in named.items():
+        other = compat.array_namespace(a)
+        if other is not xp:
+            raise TypeError(
+                f"mixed array libraries: {first_name} is {type(first).__module__}."
+                f"{type(first).__name__}, {name} is {type(a).__module__}.{type(a).__name__}"
+            )
+    if not compat.is_lazy_array(first):
+        dev = compat.device(first)
+        for name, a in named.items():
+            if compat.device(a) != dev:
+                raise ValueError(
+                    f"arrays on different devices: {first_name} is on {dev}, "
+                    f"{name} is on {compat.device(a)}"
+                )
+    return xp
+
+
+def default_namespace(xp: Any) -> Any:
+    """``xp`` made standard-compatible; NumPy when ``None``."""
+    if xp is None:
+        import numpy
+
+        xp = numpy
+    return compat.array_namespace(xp.empty(0))
+
+
+def dtype_name(dtype: Any) -> str:
+    """``'float32'`` for any library's float32 dtype object (or the name itself)."""
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(dtype).rsplit(".", 1)[-1].strip("'>")
+
+
+def resolve_dtype(xp: Any, dtype: Any, device: Any = None) -> Any:
+    """The namespace's dtype object for ``dtype`` (a name, a dtype or ``None``: default float)."""
+    if dtype is None:
+        return xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
+    if isinstance(dtype, str):
+        if dtype not in _DTYPE_NAMES:
+            raise ValueError(f"dtype must be one of {_DTYPE_NAMES}, got {dtype!r}")
+        found = getattr(xp, dtype, None)
+        if found is None:
+            raise ValueError(f"dtype {dtype!r} is not available in {xp.__name__}")
+        return found
+    if not xp.isdtype(dtype, "real floating"):
+        raise ValueError(f"dtype must be a real floating dtype, got {dtype!r}")
+    return dtype
+
+
+def has_float64(xp: Any, device: Any = None) -> bool:
+    """Whether ``device`` in ``xp`` supports float64 (JAX without x64, MPS, ... do not)."""
+    dtypes = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
+    return "float64" in dtypes
+
+
+def work_float(xp: Any, device: Any = None) -> Any:
+    """The widest float on the device: float64 where it exists, else float32."""
+    return xp.float64 if has_float64(xp, device) else xp.float32
+
+
+def is_traced(x: Array) -> bool:
+    """True for values whose data cannot be read now (a JAX tracer inside ``jit``)."""
+    return compat.is_jax_array(x) and type(x).__name__.endswith("Tracer")
+
+
+def require_integer(name: str, x: Array, xp: Any) -> None:
+    """``TypeError`` unless ``x`` is an integer array (bool and float ids are refused)."""
+    if not xp.isdtype(x.dtype, "integral"):
+        raise TypeError(f"{name} must be an integer array, got dtype {dtype_name(x.dtype)}")
+
+
+def require_range(name: str, x: Array, lo: int, hi: int, xp: Any, what: str = "") -> None:
+    """``IndexError`` unless every value of ``x`` is in ``[lo, hi)``, naming the first bad one.
+
+    Reading the values synchronises; inside ``jax.jit`` the values are unknown and the
+    check is skipped (a traced call cannot raise on data).
+    """
+    if x.size == 0 or is_traced(x):
+        return
+    bad = (x < lo) | (x >= hi)
+    if compat.is_dask_array(bad):
+        bad = bad.compute()
+    if bool(xp.any(bad)):
+        flat = xp.reshape(bad, (-1,))
+        i = int(xp.argmax(xp.astype(flat, xp.int8)))
+        value = int(xp.reshape(x, (-1,))[i])
+        raise IndexError(
+            f"{name} out of range{what}: value {value} at flat index {i} is not in [{lo}, {hi})"
+        )
+
+
+def require_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int > 0, else ``ValueError`` naming it."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if v <= 0:
+        raise ValueError(f"{name} must be positive, got {v}")
+    return v
+
+
+def require_finite(name: str, x: Array, xp: Any) -> None:
+    """``ValueError`` if ``x`` holds NaN or infinity."""
+    if x.size == 0 or is_traced(x):
+        return
+    if not bool(xp.all(xp.isfinite(x))):
+        raise ValueError(f"{name} must be finite, got NaN or infinity")
+
+
+def require_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``, else ``ValueError`` listing them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def positions_array(positions: Any, xp: Any, device: Any = None) -> Array:
+    """An int ``n`` means ``0 .. n-1``; an integer array is returned as it is."""
+    if isinstance(positions, int) and not isinstance(positions, bool):
+        if positions < 0:
+            raise ValueError(f"positions must be >= 0 when an int, got {positions}")
+        return xp.arange(positions, dtype=xp.int64, device=device)
+    if not compat.is_array_api_obj(positions):
+        raise TypeError(f"positions must be an int or an integer array, got {positions!r}")
+    require_integer("positions", positions, xp)
+    return positions
+
+
+def take_rows(table: Array, ids: Array, xp: Any) -> Array:
+    """``table[ids]`` for integer ``ids`` of any shape: shape ``ids.shape + table.shape[1:]``."""
+    flat = xp.reshape(ids, (-1,))
+    rows = xp.take(table, flat, axis=0)
+    return xp.reshape(rows, tuple(ids.shape) + tuple(table.shape[1:]))
+
+
+def scatter_add(n: int, ids: Array, values: Array, xp: Any) -> Array:
+    """``out[v] = sum of values[s] over s with ids[s] == v`` for ``v < n``; duplicates accumulate.
+
+    ``ids`` is 1-D, ``values`` has shape ``(len(ids),) + row``. Uses ``np.add.at``,
+    ``Tensor.index_add``, ``.at[].add`` or ``cupyx.scatter_add``; the standard fallback is
+    the one-hot product ``onehot(ids)^T @ values``.
+    """
+    shape = (n,) + tuple(values.shape[1:])
+    if compat.is_numpy_namespace(xp):
+        import numpy as np
+
+        out = np.zeros(shape, dtype=values.dtype)
+        np.add.at(out, ids, values)
+        return out
+    if compat.is_torch_namespace(xp):
+        out = xp.zeros(shape, dtype=values.dtype, device=values.device)
+        return out.index_add(0, ids, values)
+    if compat.is_jax_namespace(xp):
+        out = xp.zeros(shape, dtype=values.dtype, device=compat.device(values))
+        return out.at[ids].add(values)
+    if compat.is_cupy_namespace(xp):
+        import cupyx
+
+        out = xp.zeros(shape, dtype=values.dtype)
+        cupyx.scatter_add(out, ids, values)
+        return out
+    rows = xp.reshape(values, (values.shape[0], -1))
+    onehot = xp.astype(
+        xp.reshape(ids, (1, -1)) == xp.reshape(xp.arange(n, device=compat.device(ids)), (-1, 1)),
+        values.dtype,
+    )
+    return xp.reshape(onehot @ rows, shape)
