@@ -198,3 +198,51 @@ def scatter_add(n: int, ids: Array, values: Array, xp: Any) -> Array:
         values.dtype,
     )
     return xp.reshape(onehot @ rows, shape)
+
+
+def require_broadcast(name: str, shape: tuple[int, ...], target: tuple[int, ...]) -> None:
+    """``ValueError`` unless an array of ``shape`` broadcasts to ``target`` (names both)."""
+    ok = len(shape) <= len(target) and all(
+        s in (1, t) for s, t in zip(reversed(shape), reversed(target), strict=False)
+    )
+    if not ok:
+        raise ValueError(f"{name} of shape {tuple(shape)} does not broadcast to {tuple(target)}")
+
+
+def from_host(values: Any, xp: Any, dtype: Any, device: Any = None) -> Array:
+    """Host (NumPy) values as an ``xp`` array of ``dtype`` on ``device``, rounded once.
+
+    float64/float32/float16 are rounded on the host (round to nearest even) and
+    transferred; other dtypes (bfloat16) travel in the device's widest float and are
+    cast there.
+    """
+    import numpy
+
+    name = dtype_name(dtype)
+    if name == "float64" and not has_float64(xp, device):
+        raise ValueError(f"dtype 'float64' is not available on device {device!r} of {xp.__name__}")
+    if name in ("float64", "float32", "float16"):
+        host = numpy.asarray(values, dtype=name)
+        return xp.astype(xp.asarray(host, device=device), dtype)
+    wide = work_float(xp, device)
+    host = numpy.asarray(values, dtype=dtype_name(wide))
+    return xp.astype(xp.asarray(host, device=device), dtype)
+
+
+def to_host(x: Any) -> Any:
+    """Any library's array as a NumPy array on the host (a copy where the data lives elsewhere)."""
+    import numpy
+
+    if isinstance(x, numpy.ndarray):
+        return x
+    if compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if compat.is_cupy_array(x):
+        return x.get()
+    if compat.is_dask_array(x):
+        return numpy.asarray(x.compute())
+    if compat.is_jax_array(x):
+        return numpy.asarray(x)
+    if compat.is_array_api_obj(x):
+        return numpy.from_dlpack(x)
+    return numpy.asarray(x)

@@ -30,13 +30,16 @@ class Case:
 
     ``kwargs`` holds host values: NumPy float arrays (float64) are cast by the suite to the
     dtype under test, NumPy integer arrays become the backend's integer arrays, anything
-    else is passed as it is. ``edge`` marks a case that probes a boundary.
+    else is passed as it is. ``edge`` marks a case that probes a boundary; ``raises`` marks bad input that a
+    conforming implementation refuses with that exception type.
     """
 
     name: str
     kwargs: Mapping[str, Any]
     edge: bool = False
     note: str = ""
+    #: The exception type a conforming implementation raises on these arguments (bad input).
+    raises: type[Exception] | None = None
 
 
 @dataclass(frozen=True)

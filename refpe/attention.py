@@ -1,3 +1,536 @@
-"""(being written)"""
+"""Attention (seed 002 §2–5): the seed's simplified formula and scaled dot-product attention."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from array_api_compat import device
+
+from ._compat import (
+    dtype_name,
+    is_traced,
+    namespace,
+    require_broadcast,
+    require_finite,
+    require_positive_int,
+    work_float,
+)
+from ._registry import Case, Erratum, ErrorModel, Spec, register
+
+__all__ = ["attn_sdpa", "attn_seed_simplified", "multi_head_attention"]
+
+
+def attn_seed_simplified(
+    E: Any,
+    W: Any,
+    b: Any,
+    *,
+    c: Sequence[float] = (1.0, 1.0, 1.0),
+    exclude_self: bool = False,
+) -> Any:
+    r"""Seed 002 §4's "self-attention", exactly as its formulas are written.
+
+    .. math::
+
+        w_i = \operatorname{softmax}(W E_i + b),\quad
+        a = \sum_{j=1}^{n} w_j \odot E_j,\quad
+        v = \sum_{j=1}^{n} E_j,\quad
+        h_i = c_1 w_i + c_2 a + c_3 v
+
+    ``E`` has shape ``(..., n, d)``, ``W`` ``(d, d)``, ``b`` ``(d,)``; the softmax runs over
+    the feature axis and :math:`w_j \odot E_j` is element-wise (the seed calls :math:`a_i` a
+    vector). :math:`a` and :math:`v` do not depend on :math:`i`: every position receives the
+    same sums. Output: shape ``(..., n, d)``.
+
+    This is **not** scaled dot-product attention (:func:`attn_sdpa`): the weights are over
+    features, computed from one position alone, not over positions from query-key products.
+    Worked example, :math:`n = d = 2`, :math:`E_1 = (1, 0)`, :math:`E_2 = (0, 1)`,
+    :math:`W = 0`, :math:`b = 0`, :math:`c = (1, 1, 1)`: :math:`w_1 = w_2 = (\tfrac12,
+    \tfrac12)`, :math:`a = (\tfrac12, \tfrac12)`, :math:`v = (1, 1)`, so
+    :math:`h_1 = h_2 = (2, 2)`. Scaled dot-product attention with :math:`Q = K = V = E`
+    gives :math:`p_{11} = e^{1/\sqrt2} / (e^{1/\sqrt2} + 1) \approx 0.6698`, so
+    :math:`o_1 \approx (0.6698, 0.3302)` and :math:`o_2 \approx (0.3302, 0.6698)`: each
+    position mixes the others by similarity.
+
+    Seed erratum (seed 002 §3 step 3 against §4): the text says :math:`v_i` sums the *other*
+    positions; the formula sums all :math:`j`. refpe follows the formula;
+    ``exclude_self=True`` gives the text's reading :math:`v_i = \sum_{j \ne i} E_j`.
+
+    Source: seed 002 §3–4.
+
+    Precision: computed in the widest float of the device (float64 where it exists) and
+    rounded once to ``E.dtype``.
+    """
+    xp = namespace(E=E, W=W, b=b)
+    c1, c2, c3 = _coefficients(c)
+    _require_float(xp, E=E, W=W, b=b)
+    if E.ndim < 2:
+        raise ValueError(f"E must have shape (..., n, d), got shape {tuple(E.shape)}")
+    d = E.shape[-1]
+    if tuple(W.shape) != (d, d):
+        raise ValueError(f"W must have shape ({d}, {d}) for E of width {d}, got {tuple(W.shape)}")
+    if tuple(b.shape) != (d,):
+        raise ValueError(f"b must have shape ({d},) for E of width {d}, got {tuple(b.shape)}")
+    wide = work_float(xp, device(E))
+    E_, W_, b_ = (xp.astype(t, wide) for t in (E, W, b))
+    w = _softmax(E_ @ xp.matrix_transpose(W_) + b_, xp)
+    a = xp.sum(w * E_, axis=-2, keepdims=True)
+    v = xp.sum(E_, axis=-2, keepdims=True)
+    if exclude_self:
+        v = v - E_
+    return xp.astype(c1 * w + c2 * a + c3 * v, E.dtype)
+
+
+def attn_sdpa(
+    q: Any,
+    k: Any,
+    v: Any,
+    *,
+    causal: bool = False,
+    key_padding_mask: Any = None,
+    bias: Any = None,
+    scale: float | None = None,
+) -> Any:
+    r"""Scaled dot-product attention over ``(..., heads, T, d_k)``.
+
+    .. math::
+
+        S = \frac{Q K^\top}{\sqrt{d_k}} + B + M,\qquad
+        P_{ij} = \frac{e^{S_{ij}}}{\sum_l e^{S_{il}}},\qquad
+        O = P V
+
+    ``q`` has shape ``(..., H, T_q, d_k)``, ``k`` ``(..., H, T_k, d_k)``, ``v``
+    ``(..., H, T_k, d_v)``; the output ``(..., H, T_q, d_v)``. ``scale`` replaces
+    :math:`1/\sqrt{d_k}`. ``bias`` :math:`B` is additive and broadcasts to
+    ``(..., H, T_q, T_k)`` (ALiBi, T5 buckets; ``-inf`` entries mask). The mask :math:`M`
+    is :math:`-\infty` where a key is hidden: with ``causal=True`` key :math:`j` is hidden
+    from query :math:`i` when :math:`j > i` (seed 002 §2: a position depends only on the ones
+    before it; rows and columns are aligned at the top-left, as in PyTorch and JAX);
+    ``key_padding_mask`` is boolean of shape ``(..., T_k)`` (the batch axes, no head axis)
+    with **True = a padded key, hidden** (PyTorch ``nn.MultiheadAttention``'s convention;
+    ``F.scaled_dot_product_attention`` and JAX use the opposite). A query row that sees no
+    key at all has output **zeros**, not NaN.
+
+    Source: seed 002 §2, §5; Vaswani et al. (2017), *Attention Is All You Need*, §3.2.1.
+
+    Precision: scores, softmax (max-shifted) and the weighted sum are computed in the widest
+    float of the device (float64 where it exists) and rounded once to the inputs' dtype.
+    """
+    xp = namespace(q=q, k=k, v=v, key_padding_mask=key_padding_mask, bias=bias)
+    _require_float(xp, q=q, k=k, v=v)
+    _check_qkv(q, k, v)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        require_finite(name, t, xp)
+    p = _weights(q, k, causal, key_padding_mask, bias, scale, xp)
+    return xp.astype(p @ xp.astype(v, p.dtype), xp.result_type(q, k, v))
+
+
+def multi_head_attention(
+    x: Any,
+    w_q: Any,
+    w_k: Any,
+    w_v: Any,
+    w_o: Any,
+    *,
+    num_heads: int,
+    causal: bool = False,
+    key_padding_mask: Any = None,
+    bias: Any = None,
+) -> Any:
+    r"""Multi-head self-attention with the projections of seed 002 §5's code.
+
+    .. math::
+
+        Q = x W_q,\; K = x W_k,\; V = x W_v,\quad
+        O_h = \operatorname{attn\_sdpa}(Q_h, K_h, V_h),\quad
+        y = [O_1, \dots, O_H]\, W_o
+
+    ``x`` has shape ``(..., T, d_model)``; ``w_q``, ``w_k`` ``(d_model, d_k)``, ``w_v``
+    ``(d_model, d_v)``, ``w_o`` ``(d_v, d_out)`` (Keras ``Dense`` kernels: ``x @ W``; their
+    biases are zero here). Head :math:`h` takes columns :math:`h\,d_k/H` to
+    :math:`(h+1)\,d_k/H - 1` of :math:`Q` (reshape ``(..., T, H, d_k/H)``, then heads to the
+    front: the ``split_heads`` of the TensorFlow code seed 002 follows); merging is the
+    inverse. ``key_padding_mask`` ``(..., T)`` (True = padded) and ``bias`` ``(..., H, T, T)``
+    are as in :func:`attn_sdpa`; the attention scale is :math:`1/\sqrt{d_k/H}`.
+
+    Source: seed 002 §5 (``MultiHeadAttention``: ``W_q``, ``W_k``, ``W_v``, ``dense``);
+    Vaswani et al. (2017), §3.2.2.
+
+    Precision: computed in the widest float of the device and rounded once to ``x.dtype``.
+    """
+    xp = namespace(x=x, w_q=w_q, w_k=w_k, w_v=w_v, w_o=w_o, key_padding_mask=key_padding_mask)
+    heads = require_positive_int("num_heads", num_heads)
+    _require_float(xp, x=x, w_q=w_q, w_k=w_k, w_v=w_v, w_o=w_o)
+    _check_projections(x, w_q, w_k, w_v, w_o, heads)
+    wide = work_float(xp, device(x))
+    x_, wq, wk, wv, wo = (xp.astype(t, wide) for t in (x, w_q, w_k, w_v, w_o))
+    q = _split_heads(x_ @ wq, heads, xp)
+    k = _split_heads(x_ @ wk, heads, xp)
+    v = _split_heads(x_ @ wv, heads, xp)
+    o = attn_sdpa(q, k, v, causal=causal, key_padding_mask=key_padding_mask, bias=bias)
+    return xp.astype(_merge_heads(o, xp) @ wo, x.dtype)
+
+
+def _weights(q: Any, k: Any, causal: bool, pad: Any, bias: Any, scale: Any, xp: Any) -> Any:
+    """The attention weights :math:`P = softmax(Q K^T scale + B + M)` in the wide float."""
+    t_q, t_k = q.shape[-2], k.shape[-2]
+    wide = work_float(xp, device(q))
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    s = (xp.astype(q, wide) @ xp.matrix_transpose(xp.astype(k, wide))) * scale
+    if bias is not None:
+        s = s + xp.astype(_checked_bias(bias, (*tuple(q.shape[:-2]), t_q, t_k), xp), wide)
+    return _softmax(s, xp, _keep(q, t_q, t_k, causal, pad, xp))
+
+
+def _softmax(s: Any, xp: Any, keep: Any = None) -> Any:
+    """Max-shifted softmax over the last axis; hidden entries get 0, an empty row all 0."""
+    if keep is not None:
+        s = xp.where(keep, s, -math.inf)
+    m = xp.max(s, axis=-1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    e = xp.exp(s - m)
+    total = xp.sum(e, axis=-1, keepdims=True)
+    return e / xp.where(total > 0, total, 1.0)
+
+
+def _keep(q: Any, t_q: int, t_k: int, causal: bool, pad: Any, xp: Any) -> Any:
+    """Boolean ``(..., H, T_q, T_k)``-broadcastable: True where query i may see key j."""
+    keep = None
+    if causal:
+        i = xp.reshape(xp.arange(t_q, device=device(q)), (t_q, 1))
+        j = xp.reshape(xp.arange(t_k, device=device(q)), (1, t_k))
+        keep = j <= i
+    if pad is not None:
+        if not xp.isdtype(pad.dtype, "bool"):
+            raise TypeError(
+                f"key_padding_mask must be boolean (True = padded key), got {dtype_name(pad.dtype)}"
+            )
+        require_broadcast("key_padding_mask", tuple(pad.shape), (*tuple(q.shape[:-3]), t_k))
+        seen = ~xp.reshape(pad, (*tuple(pad.shape[:-1]), 1, 1, t_k))
+        keep = seen if keep is None else keep & seen
+    return keep
+
+
+def _checked_bias(bias: Any, shape: tuple[int, ...], xp: Any) -> Any:
+    if not xp.isdtype(bias.dtype, "real floating"):
+        raise TypeError(f"bias must be a float array, got dtype {dtype_name(bias.dtype)}")
+    require_broadcast("bias", tuple(bias.shape), shape)
+    if not is_traced(bias) and not bool(xp.all(xp.isfinite(bias) | (bias == -math.inf))):
+        raise ValueError("bias must be finite or -inf, got NaN or +inf")
+    return bias
+
+
+def _check_qkv(q: Any, k: Any, v: Any) -> None:
+    if q.ndim < 3:
+        raise ValueError(f"q must have shape (..., heads, T, d_k), got shape {tuple(q.shape)}")
+    if k.ndim < 3 or k.shape[-1] != q.shape[-1]:
+        raise ValueError(
+            f"k must have shape (..., heads, T_k, {q.shape[-1]}), got {tuple(k.shape)}"
+        )
+    if v.ndim != k.ndim or tuple(v.shape[:-1]) != tuple(k.shape[:-1]):
+        raise ValueError(
+            f"v must have shape {tuple(k.shape[:-1])} + (d_v,) to match k, got {tuple(v.shape)}"
+        )
+    require_broadcast("k's leading axes", tuple(k.shape[:-2]), tuple(q.shape[:-2]))
+
+
+def _check_projections(x: Any, w_q: Any, w_k: Any, w_v: Any, w_o: Any, heads: int) -> None:
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (..., T, d_model), got shape {tuple(x.shape)}")
+    d = x.shape[-1]
+    for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v)):
+        if w.ndim != 2 or w.shape[0] != d:
+            raise ValueError(f"{name} must have shape ({d}, width), got {tuple(w.shape)}")
+        if w.shape[1] % heads:
+            raise ValueError(f"num_heads={heads} does not divide the width {w.shape[1]} of {name}")
+    if tuple(w_k.shape) != tuple(w_q.shape):
+        raise ValueError(
+            f"w_k must have the shape of w_q {tuple(w_q.shape)}, got {tuple(w_k.shape)}"
+        )
+    if w_o.ndim != 2 or w_o.shape[0] != w_v.shape[1]:
+        raise ValueError(f"w_o must have shape ({w_v.shape[1]}, d_out), got {tuple(w_o.shape)}")
+
+
+def _split_heads(t: Any, heads: int, xp: Any) -> Any:
+    """``(..., T, H*d) -> (..., H, T, d)``: reshape to ``(..., T, H, d)``, heads forward."""
+    lead, width = tuple(t.shape[:-1]), t.shape[-1]
+    t = xp.reshape(t, (*lead, heads, width // heads))
+    n = t.ndim
+    return xp.permute_dims(t, (*range(n - 3), n - 2, n - 3, n - 1))
+
+
+def _merge_heads(t: Any, xp: Any) -> Any:
+    """``(..., H, T, d) -> (..., T, H*d)``, the inverse of :func:`_split_heads`."""
+    n = t.ndim
+    t = xp.permute_dims(t, (*range(n - 3), n - 2, n - 3, n - 1))
+    return xp.reshape(t, (*tuple(t.shape[:-2]), t.shape[-2] * t.shape[-1]))
+
+
+def _coefficients(c: Sequence[float]) -> tuple[float, float, float]:
+    try:
+        c1, c2, c3 = (float(ci) for ci in c)
+    except (TypeError, ValueError):
+        raise ValueError(f"c must be three numbers (c1, c2, c3), got {c!r}") from None
+    return c1, c2, c3
+
+
+def _require_float(xp: Any, **arrays: Any) -> None:
+    for name, t in arrays.items():
+        if not xp.isdtype(t.dtype, "real floating"):
+            raise TypeError(f"{name} must be a float array, got dtype {dtype_name(t.dtype)}")
+
+
+# --- specs: error models (forward-error analysis) and cases -----------------------------
+
+
+def _softmax_condition(terms: np.ndarray, p: np.ndarray) -> np.ndarray:
+    r"""``1 + 2 max_l |s|_l`` over the seen keys.
+
+    A score with absolute error :math:`\epsilon |s|_l` changes each softmax weight by a
+    relative :math:`2 \epsilon \max_l |s|_l` at most.
+    """
+    return 1.0 + 2.0 * np.max(np.where(p > 0, terms, 0.0), axis=-1, keepdims=True)
+
+
+def _seed_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
+    E, W, b = (np.asarray(inputs[n], dtype=np.float64) for n in ("E", "W", "b"))
+    c1, c2, c3 = (abs(ci) for ci in _coefficients(inputs.get("c", (1.0, 1.0, 1.0))))
+    w = _softmax(E @ W.T + b, _np())
+    cond = _softmax_condition(np.abs(E) @ np.abs(W).T + np.abs(b), w)
+    a = np.sum(w * np.abs(E) * cond, axis=-2, keepdims=True)
+    v = np.sum(np.abs(E), axis=-2, keepdims=True)
+    if inputs.get("exclude_self", False):
+        v = v + np.abs(E)
+    return c1 * w * cond + c2 * a + c3 * v
+
+
+def _sdpa_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
+    q, k, v = (np.asarray(inputs[n], dtype=np.float64) for n in ("q", "k", "v"))
+    kw = {n: inputs.get(n) for n in ("key_padding_mask", "bias", "scale")}
+    p = _weights(
+        q, k, inputs.get("causal", False), kw["key_padding_mask"], kw["bias"], kw["scale"], _np()
+    )
+    scale = kw["scale"] if kw["scale"] is not None else 1.0 / math.sqrt(q.shape[-1])
+    terms = (np.abs(q) @ np.abs(np.swapaxes(k, -1, -2))) * abs(scale)
+    if kw["bias"] is not None:
+        terms = terms + np.where(np.isfinite(kw["bias"]), np.abs(kw["bias"]), 0.0)
+    return _softmax_condition(terms, p) * (p @ np.abs(v))
+
+
+def _np() -> Any:
+    import array_api_compat.numpy as xp
+
+    return xp
+
+
+def _rand(seed: int, *shape: int, scale: float = 1.0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape) * scale
+
+
+_SEED_CASES = (
+    Case("n5-d4", {"E": _rand(1, 5, 4), "W": _rand(2, 4, 4), "b": _rand(3, 4)}),
+    Case("batch2-n3-d6", {"E": _rand(4, 2, 3, 6), "W": _rand(5, 6, 6), "b": _rand(6, 6)}),
+    Case(
+        "coefficients",
+        {"E": _rand(7, 4, 3), "W": _rand(8, 3, 3), "b": _rand(9, 3), "c": (0.5, -1.0, 2.0)},
+    ),
+    Case(
+        "exclude-self",
+        {"E": _rand(10, 4, 3), "W": _rand(11, 3, 3), "b": _rand(12, 3), "exclude_self": True},
+        edge=True,
+        note="seed 002 §3 step 3's reading: v sums the other positions",
+    ),
+    Case(
+        "one-position", {"E": _rand(13, 1, 4), "W": _rand(14, 4, 4), "b": _rand(15, 4)}, edge=True
+    ),
+    Case(
+        "worked-example",
+        {"E": np.eye(2), "W": np.zeros((2, 2)), "b": np.zeros(2)},
+        edge=True,
+        note="h_1 = h_2 = (2, 2)",
+    ),
+)
+
+_PAD = np.array([[False, False, False, True], [False, True, True, True]])
+_SDPA_CASES = (
+    Case(
+        "b2-h2-t4-d8",
+        {"q": _rand(20, 2, 2, 4, 8), "k": _rand(21, 2, 2, 4, 8), "v": _rand(22, 2, 2, 4, 8)},
+    ),
+    Case(
+        "causal",
+        {
+            "q": _rand(23, 2, 2, 5, 4),
+            "k": _rand(24, 2, 2, 5, 4),
+            "v": _rand(25, 2, 2, 5, 4),
+            "causal": True,
+        },
+    ),
+    Case(
+        "key-padding",
+        {
+            "q": _rand(26, 2, 2, 4, 4),
+            "k": _rand(27, 2, 2, 4, 4),
+            "v": _rand(28, 2, 2, 4, 4),
+            "key_padding_mask": _PAD,
+        },
+    ),
+    Case(
+        "bias",
+        {
+            "q": _rand(29, 1, 3, 4, 4),
+            "k": _rand(30, 1, 3, 4, 4),
+            "v": _rand(31, 1, 3, 4, 4),
+            "bias": _rand(32, 3, 4, 4),
+        },
+    ),
+    Case(
+        "cross-causal-tq3-tk5",
+        {
+            "q": _rand(33, 1, 2, 3, 4),
+            "k": _rand(34, 1, 2, 5, 4),
+            "v": _rand(35, 1, 2, 5, 6),
+            "causal": True,
+        },
+        edge=True,
+        note="top-left alignment: query i sees keys 0..i",
+    ),
+    Case(
+        "row-sees-no-key",
+        {
+            "q": _rand(36, 2, 1, 3, 4),
+            "k": _rand(37, 2, 1, 3, 4),
+            "v": _rand(38, 2, 1, 3, 4),
+            "key_padding_mask": np.array([[False, True, False], [True, True, True]]),
+        },
+        edge=True,
+        note="batch 1 has every key padded: its output is zeros",
+    ),
+    Case(
+        "large-scores",
+        {
+            "q": _rand(39, 1, 1, 4, 4, scale=6.0),
+            "k": _rand(40, 1, 1, 4, 4, scale=6.0),
+            "v": _rand(41, 1, 1, 4, 4),
+        },
+        edge=True,
+        note="scores up to ~100: the max shift keeps exp finite",
+    ),
+    Case(
+        "explicit-scale",
+        {
+            "q": _rand(42, 1, 2, 3, 4),
+            "k": _rand(43, 1, 2, 3, 4),
+            "v": _rand(44, 1, 2, 3, 4),
+            "scale": 0.5,
+        },
+        edge=True,
+    ),
+    Case(
+        "bad-mask-shape",
+        {
+            "q": _rand(45, 2, 1, 3, 4),
+            "k": _rand(46, 2, 1, 3, 4),
+            "v": _rand(47, 2, 1, 3, 4),
+            "key_padding_mask": np.zeros((3, 3), dtype=bool),
+        },
+        edge=True,
+        raises=ValueError,
+    ),
+)
+
+register(
+    Spec(
+        id="attn-seed-simplified",
+        title="Seed 002's simplified self-attention",
+        latex=(
+            r"w_i = \operatorname{softmax}(W E_i + b),\; a = \sum_j w_j \odot E_j,\;"
+            r" v = \sum_j E_j,\; h_i = c_1 w_i + c_2 a + c_3 v"
+        ),
+        sources=("seed 002 §3–4",),
+        function=attn_seed_simplified,
+        domain={
+            "E": "float (..., n, d)",
+            "W": "float (d, d)",
+            "b": "float (d,)",
+            "c": "three scalars",
+            "exclude_self": "bool: v_i sums j != i (seed 002 §3's text)",
+        },
+        cases=_SEED_CASES,
+        invariants=(
+            "each w_i is a probability vector over the d features (sums to 1)",
+            "a and v are the same for every position i",
+            "with c = (1, 0, 0) the output is softmax(W E_i + b)",
+            "exclude_self=True equals the default minus c3 * E_i",
+        ),
+        errata=(
+            Erratum(
+                seed="002 §3 step 3 vs §4",
+                seed_does="the text says v_i sums the embeddings of the other positions; "
+                "the formula v_i = sum_{j=1}^n E_j sums all of them",
+                refpe_does="follows the formula; exclude_self=True gives the text's reading",
+                why="the formula is the precise statement; the text's variant stays available",
+            ),
+        ),
+        terms=("自注意力机制", "注意力权重", "可加性向量", "加法向量"),
+        section="4",
+        explanation=(
+            "Seed 002's own formula: each position gets softmax weights over its features, and "
+            "every position receives the same two sums. It is not scaled dot-product attention."
+        ),
+        float_args=("E", "W", "b"),
+        error=ErrorModel(
+            K={"float64": 4.0, "float32": 4.0},
+            scale=_seed_scale,
+            text=(
+                "scale = |c1| w_i (1 + 2 max|z_i|) + |c2| sum_j w_j |E_j| (1 + 2 max|z_j|) + "
+                "|c3| sum_j |E_j|, with |z| = |W||E| + |b| the absolute terms of the softmax "
+                "input: the softmax turns an absolute score error into a relative weight error"
+            ),
+        ),
+    ),
+    Spec(
+        id="attn-sdpa",
+        title="Scaled dot-product attention",
+        latex=(r"O = \operatorname{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}} + B + M\right) V"),
+        sources=("seed 002 §2, §5", "Vaswani et al. 2017, §3.2"),
+        function=attn_sdpa,
+        domain={
+            "q": "float (..., H, T_q, d_k)",
+            "k": "float (..., H, T_k, d_k)",
+            "v": "float (..., H, T_k, d_v)",
+            "causal": "bool: key j hidden from query i when j > i (top-left aligned)",
+            "key_padding_mask": "bool (..., T_k), True = padded key (hidden)",
+            "bias": "float, broadcasts to (..., H, T_q, T_k); -inf hides",
+            "scale": "float, default 1/sqrt(d_k)",
+        },
+        cases=_SDPA_CASES,
+        invariants=(
+            "each row of the weights is a probability vector over the seen keys",
+            "a query row that sees no key gives zeros",
+            "causal: changing keys/values after position i does not change output i",
+            "adding a constant to every score of a row changes nothing",
+            "multi_head_attention with identity projections equals attn_sdpa on the split heads",
+        ),
+        terms=("自注意力机制", "注意力权重", "多头注意力"),
+        section="4",
+        explanation=(
+            "Each query mixes the values with weights from its similarity to every key it may "
+            "see; masks hide keys (the future, padding), a bias shifts scores (ALiBi, T5)."
+        ),
+        float_args=("q", "k", "v", "bias"),
+        error=ErrorModel(
+            K={"float64": 8.0, "float32": 8.0},
+            scale=_sdpa_scale,
+            text=(
+                "scale_ic = (1 + 2 max_j S_ij) * sum_j p_ij |v_jc|, S_ij = |q_i| . |k_j| * scale + "
+                "|B_ij| over the seen keys: the weighted sum's absolute terms, times the softmax's "
+                "amplification of the score error"
+            ),
+        ),
+    ),
+)

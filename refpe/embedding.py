@@ -1,3 +1,198 @@
-"""(being written)"""
+"""Token embeddings: the lookup ``W[ids]`` and its one-hot product form (静态编码 / 初始词向量)."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import numpy as np
+
+from ._compat import (
+    namespace,
+    require_finite,
+    require_integer,
+    require_range,
+    take_rows,
+    work_float,
+)
+from ._registry import Case, ErrorModel, Spec, register
+
+__all__ = ["token_lookup", "token_one_hot"]
+
+
+def _require_table(name: str, table: Any, xp: Any) -> None:
+    if table.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (V, d), got shape {tuple(table.shape)}")
+    if not xp.isdtype(table.dtype, "real floating"):
+        raise TypeError(f"{name} must be a real floating array, got dtype {table.dtype}")
+
+
+def _require_scale(scale: Any) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite real number, got {scale!r}")
+    return float(scale)
+
+
+def _scaled(rows: Any, scale: float | None, xp: Any) -> Any:
+    """``scale * rows`` in the device's widest float, rounded once to ``rows.dtype``."""
+    if scale is None:
+        return rows
+    wide = work_float(xp, rows.device)
+    return xp.astype(xp.astype(rows, wide) * _require_scale(scale), rows.dtype)
+
+
+def token_lookup(ids: Any, table: Any, *, scale: float | None = None, padding_idx: int | None = None) -> Any:
+    r"""Token embedding by row lookup.
+
+    .. math::
+
+        \mathrm{out}[s, :] = c \, W[\mathrm{ids}[s], :], \qquad W \in \mathbb{R}^{V \times d}
+
+    with ``c = scale`` (1 when ``None``; the Transformer uses :math:`\sqrt d`). Output shape
+    ``ids.shape + (d,)``.
+
+    Source: seed 000 §3.1 steps 2–3 (map each index to its vector); seed 004 §1 (the
+    embedding matrix ``[词汇表大小 × 嵌入维度]``); seed 003 §4.2.1; Vaswani et al. (2017) §3.4
+    for the :math:`\sqrt d` factor.
+
+    ``padding_idx``: every position whose id equals ``padding_idx`` (negative values count
+    from the end, as in PyTorch) reads as a zero row, whatever the stored row holds. In
+    PyTorch, ``nn.Embedding(padding_idx=...)`` zeroes that row *at initialisation* and
+    keeps its gradient at zero, while ``F.embedding`` returns the stored row; the two
+    agree as long as the stored row is still zero.
+
+    Precision: the gather is bit-exact. With ``scale`` the product is formed in the
+    device's widest float (float64 where it exists) and rounded once to ``table.dtype``.
+
+    Errors: ids that are not integers (float, bool) raise ``TypeError``; ids outside
+    ``[0, V)`` raise ``IndexError`` naming the value and its flat index (NumPy would wrap
+    a negative id, JAX would clamp).
+    """
+    xp = namespace(ids=ids, table=table)
+    require_integer("ids", ids, xp)
+    _require_table("table", table, xp)
+    V = table.shape[0]
+    require_range("ids", ids, 0, V, xp)
+    out = take_rows(table, ids, xp)
+    if padding_idx is not None:
+        pad = _padding_index(padding_idx, V)
+        out = xp.where(xp.expand_dims(ids == pad, axis=-1), xp.zeros_like(out), out)
+    return _scaled(out, scale, xp)
+
+
+def _padding_index(padding_idx: Any, V: int) -> int:
+    try:
+        pad = operator.index(padding_idx)
+    except TypeError:
+        raise TypeError(f"padding_idx must be an integer, got {padding_idx!r}") from None
+    if not -V <= pad < V:
+        raise IndexError(f"padding_idx out of range: value {pad} is not in [{-V}, {V})")
+    return pad % V
+
+
+def token_one_hot(ids: Any, table: Any, *, scale: float | None = None) -> Any:
+    r"""Token embedding as a one-hot matrix product, the "Word_Embedding = W·X" form.
+
+    .. math::
+
+        \mathrm{out}[s, :] = c\, \mathrm{onehot}(\mathrm{ids}[s], V)\, W
+
+    Mathematically identical to :func:`token_lookup`; it exists because a backend's matrix
+    product (TF32, reduced-precision defaults) can break that identity, and the conformance
+    suite must see it.
+
+    Source: seed 003 §4.2.1 (``Word_Embedding = W · X``, X the input word's representation).
+
+    Precision: the one-hot matrix is exact; each output element is one product
+    ``1 · w`` plus zeros ``0 · w'``, so in exact float arithmetic the result equals the
+    lookup bit for bit (a stored ``-0.0`` comes out as ``+0.0``). ``scale`` is applied as in
+    :func:`token_lookup`.
+
+    A NaN or infinity anywhere in ``table`` would turn every output element of its column
+    into NaN (``0 · inf = NaN``, ``0 · NaN = NaN``), which is not the lookup any more:
+    ``table`` must be finite, else ``ValueError`` naming it. Errors for ids as in
+    :func:`token_lookup`.
+    """
+    xp = namespace(ids=ids, table=table)
+    require_integer("ids", ids, xp)
+    _require_table("table", table, xp)
+    require_finite("table", table, xp)
+    V = table.shape[0]
+    require_range("ids", ids, 0, V, xp)
+    vocab = xp.arange(V, dtype=ids.dtype, device=ids.device)
+    onehot = xp.astype(xp.expand_dims(ids, axis=-1) == vocab, table.dtype)
+    return _scaled(onehot @ table, scale, xp)
+
+
+def _cases() -> tuple[Case, ...]:
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((10, 8))
+    ids = rng.integers(0, 10, size=(2, 5))
+    ends = np.array([0, 9, 9, 0])
+    return (
+        Case("batch of ids", {"ids": ids, "table": table}),
+        Case("scaled by sqrt(d)", {"ids": ids, "table": table, "scale": math.sqrt(8)}),
+        Case("first and last row", {"ids": ends, "table": table}, edge=True),
+        Case("0-d id", {"ids": np.array(3), "table": table}, edge=True),
+        Case("empty ids", {"ids": np.zeros((0,), dtype=np.int64), "table": table}, edge=True),
+        Case("one-row table", {"ids": np.zeros((3,), dtype=np.int64), "table": table[:1]}, edge=True),
+        Case("tiny and huge values", {"ids": ends, "table": table * 1e-30}, edge=True),
+        Case(
+            "id out of range",
+            {"ids": np.array([1, 10]), "table": table},
+            edge=True,
+            raises=IndexError,
+        ),
+        Case(
+            "negative id", {"ids": np.array([-1]), "table": table}, edge=True, raises=IndexError
+        ),
+    )
+
+
+def _scale_bound(inputs: Any, exact: Any, dtype: str) -> Any:
+    """Bit-exact without ``scale``; one rounding of the product (and of ``scale``) with it."""
+    return np.abs(exact) if inputs.get("scale") is not None else np.zeros_like(exact)
+
+
+_ERROR = ErrorModel(
+    K={"float64": 1, "float32": 1, "float16": 1, "bfloat16": 1},
+    scale=_scale_bound,
+    text="bit-exact without scale; with scale one rounding of the product and of scale itself",
+)
+_TERMS = ("词嵌入", "嵌入矩阵", "静态编码", "初始词向量")
+
+register(
+    Spec(
+        id="token-lookup",
+        title="Token embedding lookup",
+        latex=r"\mathrm{out}[s,:] = c\,W[\mathrm{ids}[s],:]",
+        sources=("seed 000 §3.1", "seed 004 §1", "seed 003 §4.2.1", "Vaswani et al. 2017 §3.4"),
+        function=token_lookup,
+        domain={"ids": "integers in [0, V), any shape", "table": "(V, d) float", "scale": "finite"},
+        cases=_cases(),
+        error=_ERROR,
+        invariants=("bit-exact gather", "padding_idx rows read as zeros"),
+        terms=_TERMS,
+        section="1",
+        explanation="Each token id picks one row of the embedding matrix.",
+        float_args=("table",),
+        dtypes=("float64", "float32", "float16", "bfloat16"),
+    ),
+    Spec(
+        id="token-one-hot",
+        title="Token embedding as a one-hot product",
+        latex=r"\mathrm{out}[s,:] = c\,\mathrm{onehot}(\mathrm{ids}[s], V)\,W",
+        sources=("seed 003 §4.2.1",),
+        function=token_one_hot,
+        domain={"ids": "integers in [0, V), any shape", "table": "(V, d) finite float"},
+        cases=_cases(),
+        error=_ERROR,
+        invariants=("equals token-lookup bit for bit",),
+        terms=_TERMS,
+        section="1",
+        explanation="The same lookup written as a matrix product of one-hot vectors with W.",
+        float_args=("table",),
+        dtypes=("float64", "float32", "float16", "bfloat16"),
+    ),
+)

@@ -1,3 +1,349 @@
-"""(being written)"""
+"""Random initialisers for embedding tables (随机初始化), drawn on the host from an explicit seed.
 
-__all__: list[str] = []
+Every draw comes from ``numpy.random.default_rng(seed)`` in float64 and is rounded once to
+the requested dtype on the way to the device, so one seed gives bit-identical tables on
+every backend. There is no hidden global generator.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._compat import default_namespace, from_host, resolve_dtype
+from ._registry import Case, Erratum, ErrorModel, Spec, register
+
+__all__ = ["init_framework_default", "init_normal", "init_truncated_normal", "init_uniform"]
+
+Shape = int | tuple[int, ...]
+
+
+def _require_shape(shape: Any) -> tuple[int, ...]:
+    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    try:
+        dims = tuple(operator.index(n) for n in dims)
+    except TypeError:
+        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
+    if any(n < 0 for n in dims):
+        raise ValueError(f"shape must not have negative sizes, got {shape!r}")
+    return dims
+
+
+def _require_seed(seed: Any) -> int:
+    if seed is None:
+        raise TypeError(
+            "seed is required: refpe draws from numpy.random.default_rng(seed) on the host, "
+            "with no hidden global RNG"
+        )
+    try:
+        s = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}") from None
+    if s < 0:
+        raise ValueError(f"seed must be a non-negative int, got {s}")
+    return s
+
+
+def _require_spread(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return float(value)
+
+
+def _require_mean(mean: Any) -> float:
+    if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not math.isfinite(mean):
+        raise ValueError(f"mean must be a finite real number, got {mean!r}")
+    return float(mean)
+
+
+def _draw(
+    shape: Any,
+    seed: Any,
+    sample: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray],
+    dtype: Any,
+    xp: Any,
+    device: Any,
+) -> Any:
+    dims, s = _require_shape(shape), _require_seed(seed)
+    xp = default_namespace(xp)
+    dt = resolve_dtype(xp, dtype, device)
+    return from_host(sample(np.random.default_rng(s), dims), xp, dt, device)
+
+
+def init_normal(
+    shape: Shape,
+    *,
+    seed: int,
+    std: float = 0.02,
+    mean: float = 0.0,
+    dtype: Any = None,
+    xp: Any = None,
+    device: Any = None,
+) -> Any:
+    r"""i.i.d. normal draws :math:`W_{jk} \sim \mathcal N(\mu, \sigma^2)`.
+
+    .. math::
+
+        W = \mu + \sigma Z, \qquad Z_{jk} \sim \mathcal N(0, 1)
+        \ \text{from}\ \texttt{default\_rng(seed).standard\_normal}
+
+    Source: seed 004 §1 (正态分布, ``torch.randn(dim) * 0.02``).
+
+    Seed erratum (seed 004 §1): the text says "方差 (variance) 0.02" while its code is
+    ``torch.randn(dim) * 0.02``, a standard deviation of 0.02. refpe follows the code and
+    the common convention (BERT, GPT-2): ``std`` is the **standard deviation**.
+
+    Precision: drawn in float64 on the host, rounded once to ``dtype`` (default: the
+    namespace's default float) and transferred to ``device``. ``seed`` is required.
+    """
+    sd, mu = _require_spread("std", std), _require_mean(mean)
+    return _draw(shape, seed, lambda g, s: mu + sd * g.standard_normal(s), dtype, xp, device)
+
+
+def init_uniform(
+    shape: Shape,
+    *,
+    seed: int,
+    a: float = 0.05,
+    mean: float = 0.0,
+    dtype: Any = None,
+    xp: Any = None,
+    device: Any = None,
+) -> Any:
+    r"""i.i.d. uniform draws :math:`W_{jk} \sim U[\mu - a, \mu + a)`.
+
+    .. math::
+
+        W = \mu + a\,(2U - 1), \qquad U_{jk} \sim U[0, 1)
+        \ \text{from}\ \texttt{default\_rng(seed).random}
+
+    Source: seed 004 §1 (均匀分布 "在区间 [-a, a] 内均匀采样").
+
+    Precision: drawn in float64 on the host (``U`` has 53 random bits), rounded once to
+    ``dtype`` and transferred. ``seed`` is required.
+    """
+    half, mu = _require_spread("a", a), _require_mean(mean)
+    return _draw(shape, seed, lambda g, s: mu + half * (2.0 * g.random(s) - 1.0), dtype, xp, device)
+
+
+def _truncated(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal draws, each outside ``[-2, 2]`` drawn again (rejection sampling)."""
+    z = g.standard_normal(shape)
+    bad = np.abs(z) > 2.0
+    while bad.any():
+        z[bad] = g.standard_normal(int(bad.sum()))
+        bad = np.abs(z) > 2.0
+    return z
+
+
+def init_truncated_normal(
+    shape: Shape,
+    *,
+    seed: int,
+    std: float = 0.02,
+    mean: float = 0.0,
+    dtype: Any = None,
+    xp: Any = None,
+    device: Any = None,
+) -> Any:
+    r"""Normal draws truncated to two standard deviations (BERT's ``initializer_range``).
+
+    .. math::
+
+        W = \mu + \sigma Z, \qquad Z \sim \mathcal N(0, 1)\ \text{conditioned on}\ |Z| \le 2
+
+    so every value lies in :math:`[\mu - 2\sigma, \mu + 2\sigma]`. ``Z`` is drawn by
+    rejection: a draw outside ``[-2, 2]`` is replaced by a fresh one from the same generator.
+
+    Source: beyond the seeds: BERT (Devlin et al. 2019), ``truncated_normal_initializer
+    (stddev=initializer_range)`` with ``initializer_range = 0.02``.
+
+    Precision: float64 on the host, rounded once to ``dtype``. ``seed`` is required.
+    """
+    sd, mu = _require_spread("std", std), _require_mean(mean)
+    return _draw(shape, seed, lambda g, s: mu + sd * _truncated(g, s), dtype, xp, device)
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(shape) != 2:
+        raise ValueError(f"a linear weight has a 2-D shape, got {shape!r}")
+    return shape[0], shape[1]
+
+
+def _torch_linear(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    bound = 1.0 / math.sqrt(_fans(shape)[1])
+    return bound * (2.0 * g.random(shape) - 1.0)
+
+
+def _glorot(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    fan_in, fan_out = _fans(shape)
+    return math.sqrt(6.0 / (fan_in + fan_out)) * (2.0 * g.random(shape) - 1.0)
+
+
+_DEFAULTS: dict[tuple[str, str], Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]] = {
+    ("torch", "embedding"): lambda g, s: g.standard_normal(s),
+    ("torch", "linear"): _torch_linear,
+    ("tf", "embedding"): lambda g, s: g.random(s),
+    ("keras", "embedding"): lambda g, s: 0.05 * (2.0 * g.random(s) - 1.0),
+    ("keras", "linear"): _glorot,
+}
+
+
+def init_framework_default(
+    shape: Shape,
+    *,
+    framework: str,
+    kind: str,
+    seed: int,
+    dtype: Any = None,
+    xp: Any = None,
+    device: Any = None,
+) -> Any:
+    r"""The default initialiser a framework applies, drawn with refpe's seeded generator.
+
+    .. math::
+
+        \begin{array}{lll}
+        \text{torch, embedding} & \texttt{nn.Embedding} & \mathcal N(0, 1) \\
+        \text{torch, linear} & \texttt{nn.Linear}\ (out, in) &
+            U(-1/\sqrt{in},\ 1/\sqrt{in}) \\
+        \text{tf, embedding} & \texttt{tf.random.uniform} & U[0, 1) \\
+        \text{keras, embedding} & \texttt{Embedding} & U(-0.05,\ 0.05) \\
+        \text{keras, linear} & \texttt{Dense}\ (in, out) &
+            U(-\sqrt{6/(in+out)},\ \sqrt{6/(in+out)})
+        \end{array}
+
+    PyTorch's ``nn.Linear`` calls ``kaiming_uniform_(w, a=sqrt(5))``: bound
+    :math:`\text{gain}\sqrt{3/\text{fan\_in}}` with gain :math:`\sqrt{2/(1+a^2)} = \sqrt{1/3}`,
+    i.e. :math:`1/\sqrt{\text{fan\_in}}`, and ``fan_in = shape[1]`` for its ``(out, in)``
+    weight. Keras' ``Dense`` kernel is ``(in, out)`` with ``glorot_uniform``; Keras'
+    ``Embedding`` uses ``"uniform"``, ``RandomUniform(-0.05, 0.05)``. ``tf`` means the raw
+    ``tf.random.uniform(shape)`` of seed 000 §4's code (defaults ``minval=0, maxval=1``);
+    TensorFlow's linear layer is Keras' ``Dense``: use ``framework="keras"``.
+
+    Source: seed 004 §1 ("PyTorch 默认的均匀初始化"); seed 000 §4 (project code,
+    ``tf.random.uniform([vocab_size, embedding_dim])``); PyTorch, TensorFlow and Keras docs.
+
+    Precision: drawn in float64 on the host with ``default_rng(seed)`` (not the framework's
+    own generator: the distributions match, the values do not), rounded once to ``dtype``.
+    An unknown ``(framework, kind)`` raises ``ValueError`` listing the known ones.
+    """
+    sample = _DEFAULTS.get((framework, kind))
+    if sample is None:
+        known = ", ".join(f"({f!r}, {k!r})" for f, k in _DEFAULTS)
+        raise ValueError(
+            f"unknown framework/kind combination ({framework!r}, {kind!r}); known: {known}"
+        )
+    return _draw(shape, seed, sample, dtype, xp, device)
+
+
+_SHAPE = (6, 4)
+_EXACT = ErrorModel(
+    K={"float64": 0, "float32": 0, "float16": 0, "bfloat16": 0},
+    text="bit-exact: the float64 host draw rounded once to the dtype",
+    statistical={"test": "Kolmogorov-Smirnov", "alpha": 1e-3},
+)
+_DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+def _cases(**extra: Any) -> tuple[Case, ...]:
+    return (
+        Case("6x4 table", {"shape": _SHAPE, "seed": 0, **extra}),
+        Case("another seed", {"shape": (3, 5), "seed": 2024, **extra}),
+        Case("empty table", {"shape": (0, 4), "seed": 1, **extra}, edge=True),
+        Case("1-D shape", {"shape": 7, "seed": 3, **extra}, edge=True),
+        Case("no seed", {"shape": _SHAPE, "seed": None, **extra}, edge=True, raises=TypeError),
+    )
+
+
+register(
+    Spec(
+        id="init-normal",
+        title="Normal initialiser",
+        latex=r"W = \mu + \sigma Z,\ Z_{jk} \sim \mathcal N(0,1)",
+        sources=("seed 004 §1",),
+        function=init_normal,
+        domain={"shape": "tuple of sizes", "seed": "int >= 0", "std": ">= 0 (standard deviation)"},
+        cases=(*_cases(), Case("std 1, mean 3", {"shape": _SHAPE, "seed": 5, "std": 1.0, "mean": 3.0})),
+        error=_EXACT,
+        invariants=("same seed, same table on every backend", "sample std close to std"),
+        errata=(
+            Erratum(
+                seed="004 §1",
+                seed_does="text: 方差 (variance) 0.02; code: torch.randn(dim) * 0.02 (std 0.02)",
+                refpe_does="std is the standard deviation",
+                why="the code and BERT/GPT-2 practice scale unit normals by 0.02",
+            ),
+        ),
+        terms=("随机初始化", "正态分布", "方差"),
+        section="1",
+        explanation="Every entry is an independent normal draw with the given standard deviation.",
+        creates=True,
+        dtypes=_DTYPES,
+    ),
+    Spec(
+        id="init-uniform",
+        title="Uniform initialiser",
+        latex=r"W = \mu + a(2U - 1),\ U_{jk} \sim U[0,1)",
+        sources=("seed 004 §1",),
+        function=init_uniform,
+        domain={"shape": "tuple of sizes", "seed": "int >= 0", "a": ">= 0"},
+        cases=(*_cases(), Case("a = 1", {"shape": _SHAPE, "seed": 5, "a": 1.0})),
+        error=_EXACT,
+        invariants=("every value in [mean - a, mean + a)",),
+        terms=("随机初始化", "均匀分布"),
+        section="1",
+        explanation="Every entry is an independent uniform draw from [-a, a).",
+        creates=True,
+        dtypes=_DTYPES,
+    ),
+    Spec(
+        id="init-truncated-normal",
+        title="Truncated normal initialiser",
+        latex=r"W = \mu + \sigma Z,\ Z \sim \mathcal N(0,1) \mid |Z| \le 2",
+        sources=("Devlin et al. 2019 (BERT initializer_range)",),
+        function=init_truncated_normal,
+        domain={"shape": "tuple of sizes", "seed": "int >= 0", "std": ">= 0"},
+        cases=(*_cases(), Case("std 1", {"shape": (50, 20), "seed": 9, "std": 1.0})),
+        error=_EXACT,
+        invariants=("every value in [mean - 2 std, mean + 2 std]",),
+        terms=("随机初始化",),
+        section="1",
+        explanation="Normal draws, redrawn until they lie within two standard deviations.",
+        creates=True,
+        dtypes=_DTYPES,
+    ),
+    Spec(
+        id="init-framework-defaults",
+        title="Framework default initialisers",
+        latex=r"\mathcal N(0,1),\ U(\pm 1/\sqrt{in}),\ U[0,1),\ U(\pm 0.05),\ U(\pm\sqrt{6/(in+out)})",
+        sources=("seed 004 §1", "seed 000 §4", "PyTorch nn.Embedding / nn.Linear", "Keras"),
+        function=init_framework_default,
+        domain={"framework": "torch, tf, keras", "kind": "embedding, linear"},
+        cases=tuple(
+            Case(f"{f} {k}", {"shape": _SHAPE, "seed": 11, "framework": f, "kind": k})
+            for f, k in _DEFAULTS
+        )
+        + (
+            Case(
+                "tf linear is not a tf default",
+                {"shape": _SHAPE, "seed": 1, "framework": "tf", "kind": "linear"},
+                edge=True,
+                raises=ValueError,
+            ),
+        ),
+        error=_EXACT,
+        invariants=("each draw follows the framework's documented distribution",),
+        terms=("随机初始化", "PyTorch 默认的均匀初始化"),
+        section="1",
+        explanation="The distributions PyTorch, TensorFlow and Keras use when nothing is said.",
+        creates=True,
+        dtypes=_DTYPES,
+    ),
+)

@@ -1,0 +1,172 @@
+"""Diagnoses: which known convention a failing subject seems to use instead.
+
+When a subject fails, the suite recomputes the case under each alternative convention that
+libraries are known to use (the other layout, the t2t schedule, positions offset by one,
+clamped ids, a reduced-precision product, 0.02 read as a variance, ...). An alternative that
+the subject matches much better than the spec becomes the diagnosis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from refpe._registry import Case, Spec
+
+from .compare import as_arrays, compare, ks_test, normal_cdf, round_to, truncated_normal_cdf
+
+Alternative = tuple[str, Callable[[Spec, dict[str, Any]], Any]]
+
+
+def _with(**changes: Any) -> Callable[[Spec, dict[str, Any]], Any]:
+    def alt(spec: Spec, kw: dict[str, Any]) -> Any:
+        return spec.function(
+            **{**kw, **{k: c(kw) if callable(c) else c for k, c in changes.items()}}
+        )
+
+    return alt
+
+
+def _round_mantissa(x: np.ndarray, bits: int) -> np.ndarray:
+    """``x`` (float32 values) rounded to ``bits`` explicit mantissa bits, nearest even."""
+    u = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    drop = 23 - bits
+    half = np.uint64(1 << (drop - 1)) - np.uint64(1) + ((u >> np.uint64(drop)) & np.uint64(1))
+    r = ((u + half) >> np.uint64(drop)) << np.uint64(drop)
+    return r.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def _reduced_product(bits: int, label: str) -> Alternative:
+    def alt(spec: Spec, kw: dict[str, Any]) -> Any:
+        return spec.function(**{**kw, "table": _round_mantissa(kw["table"], bits)})
+
+    return (label, alt)
+
+
+def _pow_form_sinusoid(spec: Spec, kw: dict[str, Any]) -> Any:
+    positions, d = kw["positions"], kw["d"]
+    p = np.arange(positions) if isinstance(positions, int) else np.asarray(positions)
+    base = np.float32(kw.get("base", 10000.0))
+    omega = np.exp(np.arange(0, d, 2, dtype=np.float32) * (-np.log(base) / np.float32(d)))
+    angle = (p.astype(np.float32)[..., None] + np.float32(kw.get("offset", 0))) * omega
+    out = np.zeros((*p.shape, d))
+    out[..., 0::2] = np.sin(angle)
+    out[..., 1::2] = np.cos(angle[..., : d // 2])
+    return out
+
+
+def _ids_alternative(transform: Callable[[np.ndarray, int], np.ndarray]) -> Callable:
+    def alt(spec: Spec, kw: dict[str, Any]) -> Any:
+        n = kw["table"].shape[0]
+        return spec.function(**{**kw, "ids": transform(np.asarray(kw["ids"]), n)})
+
+    return alt
+
+
+def _swapped_sin_cos(spec: Spec, kw: dict[str, Any]) -> Any:
+    """The sinusoid with every sin column and its cos partner exchanged (even ``d``)."""
+    out = np.array(spec.function(**kw), dtype=np.float64)
+    d = out.shape[-1]
+    if d % 2:
+        raise ValueError("odd width: sin and cos columns do not pair")
+    if kw.get("layout", "interleaved") == "interleaved":
+        return out.reshape(*out.shape[:-1], d // 2, 2)[..., ::-1].reshape(out.shape)
+    return np.concatenate([out[..., d // 2 :], out[..., : d // 2]], axis=-1)
+
+
+#: Alternatives by spec id (besides the generic ones read off the case's own keywords).
+ALTERNATIVES: dict[str, list[Alternative]] = {
+    "pe-sinusoidal": [
+        (
+            "float32 pow-form frequencies and angles (exp(2i * -ln(base)/d) in float32)",
+            _pow_form_sinusoid,
+        ),
+        ("sin and cos exchanged", _swapped_sin_cos),
+    ],
+    "token-lookup": [
+        (
+            "clamps out-of-range ids to [0, V-1] (JAX's default gather mode)",
+            _ids_alternative(lambda ids, n: np.clip(ids, 0, n - 1)),
+        ),
+        (
+            "wraps negative ids (NumPy/PyTorch negative indexing)",
+            _ids_alternative(lambda ids, n: np.where(ids < 0, ids + n, ids)),
+        ),
+    ],
+    "token-one-hot": [
+        _reduced_product(7, "a reduced-precision product: bfloat16 inputs (8-bit significand)"),
+        _reduced_product(10, "a reduced-precision product: TF32 (11-bit significand)"),
+    ],
+}
+
+_GENERIC: dict[str, tuple[str, ...]] = {
+    "layout": ("interleaved", "concatenated", "half"),
+    "schedule": ("transformer", "t2t"),
+}
+
+
+def _generic(case: Case) -> list[Alternative]:
+    alts: list[Alternative] = []
+    for key, values in _GENERIC.items():
+        current = case.kwargs.get(key)
+        for v in values:
+            if v != current and (current is not None or key in case.kwargs or key == "layout"):
+                alts.append((f"{key}={v!r} instead of {current!r}", _with(**{key: v})))
+    if "offset" in case.kwargs or "positions" in case.kwargs:
+        for delta in (1, -1):
+            alts.append(
+                (
+                    f"positions offset by {delta:+d} (e.g. fairseq counts from padding_idx + 1)",
+                    _with(offset=lambda kw, d=delta: kw.get("offset", 0) + d),
+                )
+            )
+    return alts
+
+
+def explain(
+    spec: Spec, case: Case, dtype: str, got: list[np.ndarray], refused: bool = False
+) -> str:
+    """The known convention that ``got`` matches (within the error model), or ``""``."""
+    from .runner import host_inputs
+
+    inputs = host_inputs(case, dtype)
+    kwargs = dict(inputs, dtype="float64") if spec.creates else dict(inputs)
+    for label, alt in [*ALTERNATIVES.get(spec.id, []), *_generic(case)]:
+        try:
+            want = as_arrays(alt(spec, kwargs))
+        except Exception:
+            continue
+        if compare(got, want, spec.error, inputs, dtype).ok or _close(got, want, dtype):
+            return f"matches {label}"
+    return ""
+
+
+def _close(got: list[np.ndarray], want: list[np.ndarray], dtype: str) -> bool:
+    """A looser match for alternatives that can be reproduced only up to rounding."""
+    if [g.shape for g in got] != [w.shape for w in want]:
+        return False
+    tol = 4 * float(np.finfo(np.float32).eps) if dtype != "float64" else 1e-12
+    return all(
+        np.allclose(g, round_to(w, dtype), rtol=0, atol=tol) for g, w in zip(got, want, strict=True)
+    )
+
+
+def explain_draw(spec: Spec, case: Case, sample: np.ndarray) -> str:
+    """For a failing random draw: is it the std read as a variance, or std 1?"""
+    if spec.id not in ("init-normal", "init-truncated-normal"):
+        return ""
+    mean, std = case.kwargs.get("mean", 0.0), case.kwargs.get("std", 0.02)
+    guesses: Mapping[str, float] = {
+        f"std {std} read as the variance (std {math.sqrt(std):.4g})": math.sqrt(std),
+        "std 1 (torch.randn without the scale)": 1.0,
+    }
+    for label, s in guesses.items():
+        cdf = normal_cdf(mean, s)
+        if spec.id == "init-truncated-normal":
+            cdf = truncated_normal_cdf(mean, s, mean - 2 * s, mean + 2 * s)
+        if ks_test(sample, cdf, case.kwargs.get("seed")).ok:
+            return f"matches {label}"
+    return ""

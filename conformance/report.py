@@ -1,0 +1,183 @@
+"""Reports: the terminal table (rich) and the JSON report with its versioned schema.
+
+JSON schema ``refpe-conformance/1`` (documented in docs/conformance.md)::
+
+    {
+      "schema": "refpe-conformance/1",
+      "refpe_version": str, "created": ISO-8601 UTC, "wall_seconds": float,
+      "machine": {"platform": str, "python": str, "processor": str, "cpu_count": int},
+      "libraries": {name: version},
+      "backends": [{"name", "available", "reason", "devices", "settings", "compiler"}],
+      "summary": {"pass": int, "fail": int, "differs": int, "skipped": int, "error": int},
+      "results": [{"spec", "case", "subject", "backend", "device", "dtype", "mode",
+                   "verdict", "error" (normalised; "inf" when unbounded), "K", "reason",
+                   "where", "diagnosis", "seconds", "kernel"}]
+    }
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from .. import backends as B
+from .runner import Result
+
+SCHEMA = "refpe-conformance/1"
+VERDICTS = ("pass", "fail", "differs", "skipped", "error")
+_LIBRARIES = (
+    "refpe",
+    "numpy",
+    "array-api-compat",
+    "array-api-strict",
+    "torch",
+    "jax",
+    "jaxlib",
+    "cupy",
+    "dask",
+    "transformers",
+)
+
+
+def summary(results: Iterable[Result]) -> dict[str, int]:
+    counts = Counter(r.verdict for r in results)
+    return {v: counts.get(v, 0) for v in VERDICTS}
+
+
+def failed(results: Iterable[Result]) -> bool:
+    """Whether the run fails: any ``fail`` or ``error`` verdict."""
+    return any(r.verdict in ("fail", "error") for r in results)
+
+
+def libraries() -> dict[str, str]:
+    found = {}
+    for name in _LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def backend_info() -> list[dict[str, Any]]:
+    out = []
+    for b in B.backends():
+        reason = b.available()
+        info: dict[str, Any] = {"name": b.name, "available": reason is None, "reason": reason or ""}
+        if reason is None:
+            info.update(devices=b.devices(), settings=b.settings(), compiler=b.compiler or "")
+        out.append(info)
+    return out
+
+
+def to_json(results: list[Result], wall: float) -> dict[str, Any]:
+    import refpe
+
+    return {
+        "schema": SCHEMA,
+        "refpe_version": refpe.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(wall, 3),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count() or 0,
+        },
+        "libraries": libraries(),
+        "backends": backend_info(),
+        "summary": summary(results),
+        "results": [r.to_json() for r in results],
+    }
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".refpe-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x == float("inf"):
+        return "inf"
+    return f"{x:.3g}"
+
+
+def table(results: list[Result], wall: float, console: Any = None) -> None:
+    """Print one row per spec × subject × backend × device × dtype × mode, then the problems."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    groups: dict[tuple[str, ...], list[Result]] = defaultdict(list)
+    for r in results:
+        groups[(r.spec, r.subject, r.backend, r.device, r.dtype, r.mode)].append(r)
+    t = Table(title="refpe conformance", show_lines=False)
+    for col in (
+        "spec",
+        "subject",
+        "backend",
+        "device",
+        "dtype",
+        "mode",
+        "cases",
+        "worst err",
+        "K",
+        "verdict",
+    ):
+        t.add_column(col, justify="right" if col in ("cases", "worst err", "K") else "left")
+    style = {
+        "pass": "green",
+        "fail": "bold red",
+        "error": "bold red",
+        "differs": "yellow",
+        "skipped": "dim",
+    }
+    for key, rs in groups.items():
+        counts = Counter(r.verdict for r in rs)
+        verdict = next(v for v in ("error", "fail", "differs", "skipped", "pass") if counts[v])
+        errs = [r.error for r in rs if r.error is not None]
+        ks = [r.K for r in rs if r.K is not None]
+        note = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
+        if verdict == "skipped":
+            note = rs[0].reason
+        t.add_row(
+            *key,
+            str(len(rs)),
+            _fmt(max(errs) if errs else None),
+            _fmt(max(ks) if ks else None),
+            f"[{style[verdict]}]{note}[/]",
+        )
+    console.print(t)
+    problems = [r for r in results if r.verdict in ("fail", "error", "differs")]
+    for r in problems[:50]:
+        console.print(
+            f"[{style[r.verdict]}]{r.verdict.upper()}[/] {r.spec} / {r.case} / {r.subject} "
+            f"({r.backend} {r.device} {r.dtype} {r.mode}): err={_fmt(r.error)} K={_fmt(r.K)} "
+            f"{r.reason} {r.where} {('— ' + r.diagnosis) if r.diagnosis else ''}".rstrip()
+        )
+    if len(problems) > 50:
+        console.print(f"... and {len(problems) - 50} more (see --json)")
+    s = summary(results)
+    console.print(
+        " · ".join(f"{s[v]} {v}" for v in VERDICTS) + f" · wall time {wall:.1f} s",
+        style="bold red" if failed(results) else "bold green",
+    )

@@ -1,0 +1,357 @@
+"""The suite: run subjects on the spec cases and give each a verdict.
+
+Verdicts: ``pass``, ``fail`` (outside the error model, or a bad input not refused),
+``differs`` (a known, documented convention of that library), ``skipped`` (with the reason)
+and ``error`` (the subject raised). Only ``fail`` and ``error`` make the run fail; a skipped
+backend or case is never counted as passed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+import refpe
+from refpe._registry import Case, Spec
+
+from .. import backends as B
+from . import diagnose, distributions
+from .compare import as_arrays, compare, ks_test, round_to
+from .subjects import Subject, subjects
+
+REFERENCE = "refpe"
+
+
+@dataclass
+class Result:
+    """One verdict: a subject on one case of one spec, in one dtype, on one device."""
+
+    spec: str
+    case: str
+    subject: str
+    backend: str
+    device: str
+    dtype: str
+    mode: str
+    verdict: str
+    error: float | None = None
+    K: float | None = None
+    reason: str = ""
+    where: str = ""
+    diagnosis: str = ""
+    seconds: float = 0.0
+    kernel: str = "reference"
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["error"] is not None and not np.isfinite(d["error"]):
+            d["error"] = "inf"
+        return d
+
+
+@dataclass
+class Plan:
+    """What to run: filters on specs, backends, devices, dtypes and subjects."""
+
+    specs: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
+    compiled: bool = False
+    torch_compile: bool = False
+    extra: tuple[Subject, ...] = field(default_factory=tuple)
+
+
+def host_inputs(case: Case, dtype: str) -> dict[str, Any]:
+    """The case's arguments with every float array rounded to ``dtype`` (held as float64)."""
+    out = {}
+    for k, v in case.kwargs.items():
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            v = round_to(v, dtype)
+        out[k] = v
+    return out
+
+
+def cast_inputs(host: Mapping[str, Any], dtype: str) -> dict[str, Any]:
+    """Host inputs with float arrays in ``dtype`` itself (what an adapter receives)."""
+    from .compare import host_dtype
+
+    return {
+        k: v.astype(host_dtype(dtype)) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+        for k, v in host.items()
+    }
+
+
+_EXACT: dict[tuple[str, str, str], Any] = {}
+
+
+def exact(spec: Spec, case: Case, dtype: str) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """The float64 NumPy reference on the case's inputs rounded to ``dtype`` (cached)."""
+    inputs = host_inputs(case, dtype)
+    key = (spec.id, case.name, dtype)
+    if key not in _EXACT:
+        kwargs = dict(inputs, dtype="float64") if spec.creates else inputs
+        _EXACT[key] = as_arrays(spec.function(**kwargs))
+    return _EXACT[key], inputs
+
+
+def reference_call(spec: Spec, backend: B.Backend, device: str, compiled: bool) -> Callable:
+    """The refpe function run on ``backend``: host arguments moved in, result moved out."""
+    fn = backend.compile(spec.function) if compiled else spec.function
+
+    def call(host: Mapping[str, Any], dtype: str) -> Any:
+        kwargs = {}
+        for k, v in host.items():
+            if isinstance(v, np.ndarray):
+                v = backend.asarray(v, dtype if v.dtype.kind == "f" else None, device)
+            kwargs[k] = v
+        if spec.creates:
+            kwargs.update(dtype=dtype, xp=backend.namespace(), device=backend.device_object(device))
+        out = fn(**kwargs)
+        items = out if isinstance(out, (tuple, list)) else (out,)
+        for o in items:
+            backend.sync(o)
+        converted = [backend.to_numpy(o) if not np.isscalar(o) else o for o in items]
+        return tuple(converted) if isinstance(out, (tuple, list)) else converted[0]
+
+    return call
+
+
+def _verdict_value(
+    spec: Spec, case: Case, dtype: str, call: Callable, base: Result, statistical: bool
+) -> Result:
+    t0 = time.perf_counter()
+    if case.raises is not None:
+        try:
+            got = call(host_inputs(case, dtype), dtype)
+        except case.raises as exc:
+            base.verdict, base.reason = "pass", f"refused: {type(exc).__name__}: {exc}"
+        except Exception as exc:
+            base.verdict = "fail"
+            base.reason = (
+                f"raised {type(exc).__name__} where the spec raises {case.raises.__name__}"
+            )
+        else:
+            base.verdict = "fail"
+            base.reason = f"returned a value where the spec raises {case.raises.__name__}"
+            base.diagnosis = diagnose.explain(spec, case, dtype, as_arrays(got), refused=True)
+        base.seconds = time.perf_counter() - t0
+        return base
+    if statistical:
+        cdf = distributions.CDFS[spec.id](case.kwargs)
+        sample = as_arrays(call(host_inputs(case, dtype), dtype))[0]
+        test = ks_test(sample, cdf, case.kwargs.get("seed"))
+        base.verdict = "pass" if test.ok else "fail"
+        base.error, base.where = test.statistic, test.where
+        if not test.ok:
+            base.diagnosis = diagnose.explain_draw(spec, case, sample)
+        base.seconds = time.perf_counter() - t0
+        return base
+    want, inputs = exact(spec, case, dtype)
+    got = as_arrays(call(inputs, dtype))
+    base.seconds = time.perf_counter() - t0
+    cmp = compare(got, want, spec.error, inputs, dtype)
+    base.K = spec.error.K.get(dtype, spec.error.K.get("float32", 0))
+    base.error, base.where = cmp.error, cmp.where
+    base.verdict = "pass" if cmp.ok else "fail"
+    if not cmp.ok:
+        base.diagnosis = diagnose.explain(spec, case, dtype, got)
+    return base
+
+
+def run_one(
+    spec: Spec, case: Case, dtype: str, call: Callable, base: Result, statistical: bool = False
+) -> Result:
+    """Run and judge one subject on one case; exceptions become ``error`` verdicts."""
+    try:
+        return _verdict_value(spec, case, dtype, call, base, statistical)
+    except Exception as exc:
+        base.verdict = "error"
+        base.reason = f"{type(exc).__name__}: {exc}"
+        base.where = traceback.format_exc(limit=-2).strip().splitlines()[-3:][0].strip()
+        return base
+
+
+def _selected(spec: Spec, plan: Plan) -> bool:
+    return not plan.specs or spec.id in plan.specs
+
+
+def _dtypes(spec: Spec, plan: Plan, offered: Iterable[str]) -> list[str]:
+    return [d for d in spec.dtypes if d in offered and (not plan.dtypes or d in plan.dtypes)]
+
+
+def _cases(spec: Spec, statistical: bool) -> tuple[Case, ...]:
+    if statistical:
+        return distributions.STAT_CASES.get(spec.id, ())
+    return spec.cases
+
+
+def reference_jobs(plan: Plan) -> Iterator[tuple[Any, ...]]:
+    """(spec, case, dtype, call, base result) for the reference on every backend and device."""
+    wanted = plan.subjects
+    if wanted and REFERENCE not in wanted:
+        return
+    for backend in B.backends():
+        if plan.backends and backend.name not in plan.backends:
+            continue
+        reason = backend.available()
+        if reason:
+            yield (
+                None,
+                None,
+                None,
+                None,
+                Result(
+                    "*", "*", REFERENCE, backend.name, "*", "*", "eager", "skipped", reason=reason
+                ),
+            )
+            continue
+        for dev, why in backend.unavailable_devices().items():
+            if not plan.devices or dev in plan.devices:
+                yield (
+                    None,
+                    None,
+                    None,
+                    None,
+                    Result(
+                        "*", "*", REFERENCE, backend.name, dev, "*", "eager", "skipped", reason=why
+                    ),
+                )
+        modes = ["eager"]
+        if plan.compiled and backend.compiler and (backend.name != "torch" or plan.torch_compile):
+            modes.append("compiled")
+        for device in backend.devices():
+            if plan.devices and not any(device.startswith(d) for d in plan.devices):
+                continue
+            for spec in refpe.specs():
+                if not _selected(spec, plan):
+                    continue
+                for mode in modes:
+                    call = reference_call(spec, backend, device, mode == "compiled")
+                    for dtype in _dtypes(spec, plan, backend.dtypes(device)):
+                        for case in spec.cases:
+                            if mode == "compiled" and case.raises is not None:
+                                continue
+                            base = Result(
+                                spec.id, case.name, REFERENCE, backend.name, device, dtype, mode, ""
+                            )
+                            yield spec, case, dtype, _in_context(backend, dtype, call), base
+
+
+def _in_context(backend: B.Backend, dtype: str, call: Callable) -> Callable:
+    def wrapped(host: Mapping[str, Any], dt: str) -> Any:
+        with backend.context(dtype):
+            return call(host, dt)
+
+    return wrapped
+
+
+def subject_jobs(plan: Plan, extra: Iterable[Subject] = ()) -> Iterator[tuple[Any, ...]]:
+    """Jobs for registered adapters (built-ins, model libraries) and the user's subjects."""
+    chosen = [s for s in subjects() if not plan.subjects or _named(s, plan.subjects)]
+    if plan.backends:
+        chosen = [s for s in chosen if s.library in plan.backends]
+    for subj in [*chosen, *extra]:
+        try:
+            spec = refpe.spec(subj.spec)
+        except KeyError as exc:
+            yield (
+                None,
+                None,
+                None,
+                None,
+                Result(
+                    subj.spec,
+                    "*",
+                    subj.name,
+                    subj.library,
+                    "cpu",
+                    "*",
+                    "eager",
+                    "error",
+                    reason=str(exc),
+                ),
+            )
+            continue
+        if not _selected(spec, plan):
+            continue
+        reason = subj.unavailable()
+        if reason:
+            yield (
+                None,
+                None,
+                None,
+                None,
+                Result(
+                    spec.id,
+                    "*",
+                    subj.name,
+                    subj.library,
+                    "cpu",
+                    "*",
+                    "eager",
+                    "skipped",
+                    reason=reason,
+                ),
+            )
+            continue
+        statistical = subj.kind == "statistical"
+        for dtype in _dtypes(spec, plan, subj.dtypes):
+            for case in _cases(spec, statistical):
+                base = Result(
+                    spec.id, case.name, subj.name, subj.library, "cpu", dtype, "eager", ""
+                )
+                why = subj.applies(case) if subj.applies else None
+                if why:
+                    base.verdict, base.reason = "skipped", why
+                    yield None, None, None, None, base
+                    continue
+                differs = subj.differs(case) if subj.differs else None
+                yield spec, case, dtype, _adapter_call(subj), (base, differs, statistical)
+
+
+def _named(subj: Subject, names: tuple[str, ...]) -> bool:
+    return any(n == subj.name or n == subj.library or n == "builtins" for n in names)
+
+
+def _adapter_call(subj: Subject) -> Callable:
+    return lambda host, dtype: subj.call(cast_inputs(host, dtype), dtype)
+
+
+def run(
+    plan: Plan | None = None, progress: Callable[[Result, int], None] | None = None
+) -> list[Result]:
+    """Run the plan; ``progress(result, total)`` is called after each verdict."""
+    plan = plan or Plan()
+    jobs = [*reference_jobs(plan), *subject_jobs(plan, plan.extra)]
+    results = []
+    for spec, case, dtype, call, base in jobs:
+        differs, statistical = None, False
+        if isinstance(base, tuple):
+            base, differs, statistical = base
+        if spec is None:
+            result = base
+        else:
+            result = run_one(spec, case, dtype, call, base, statistical)
+            if differs and result.verdict in ("fail", "error"):
+                result.verdict, result.reason = "differs", f"differs by convention: {differs}"
+        results.append(result)
+        if progress:
+            progress(result, len(jobs))
+    return results
+
+
+def accepts(fn: Callable, name: str) -> bool:
+    """Whether ``fn`` takes a keyword ``name`` (or ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
