@@ -18,6 +18,9 @@ class Dask(Backend):
 
         return xp
 
+    def dtypes(self, device: str) -> tuple[str, ...]:
+        return ("float64", "float32")
+
     def asarray(self, host: np.ndarray, dtype: str | None, device: str) -> Any:
         import dask.array as da
 

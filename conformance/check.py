@@ -87,7 +87,8 @@ def user_subject(
         return _checked(B.to_host(out), label)
 
     kind = "statistical" if distributions.is_random(spec) else "value"
-    return Subject(label, spec, b.module, call, dtypes=s.dtypes, applies=applies, kind=kind)
+    dtypes = tuple(d for d in s.dtypes if d in b.dtypes("cpu"))
+    return Subject(label, spec, b.module, call, dtypes=dtypes, applies=applies, kind=kind)
 
 
 def _checked(out: Any, label: str) -> Any:

@@ -86,6 +86,14 @@ ALTERNATIVES: dict[str, list[Alternative]] = {
         ),
         ("sin and cos exchanged", _swapped_sin_cos),
     ],
+    "token-one-hot": [
+        _reduced_product(7, "a reduced-precision product: bfloat16 inputs (8-bit significand)"),
+        _reduced_product(10, "a reduced-precision product: TF32 (11-bit significand)"),
+    ],
+}
+
+#: For bad input that a subject did not refuse: what it seems to do instead.
+REFUSALS: dict[str, list[Alternative]] = {
     "token-lookup": [
         (
             "clamps out-of-range ids to [0, V-1] (JAX's default gather mode)",
@@ -95,10 +103,6 @@ ALTERNATIVES: dict[str, list[Alternative]] = {
             "wraps negative ids (NumPy/PyTorch negative indexing)",
             _ids_alternative(lambda ids, n: np.where(ids < 0, ids + n, ids)),
         ),
-    ],
-    "token-one-hot": [
-        _reduced_product(7, "a reduced-precision product: bfloat16 inputs (8-bit significand)"),
-        _reduced_product(10, "a reduced-precision product: TF32 (11-bit significand)"),
     ],
 }
 
@@ -134,7 +138,11 @@ def explain(
 
     inputs = host_inputs(case, dtype)
     kwargs = dict(inputs, dtype="float64") if spec.creates else dict(inputs)
-    for label, alt in [*ALTERNATIVES.get(spec.id, []), *_generic(case)]:
+    if refused:
+        candidates = REFUSALS.get(spec.id, [])
+    else:
+        candidates = [*ALTERNATIVES.get(spec.id, []), *_generic(case)]
+    for label, alt in candidates:
         try:
             want = as_arrays(alt(spec, kwargs))
         except Exception:

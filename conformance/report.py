@@ -172,7 +172,8 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
         console.print(
             f"[{style[r.verdict]}]{r.verdict.upper()}[/] {r.spec} / {r.case} / {r.subject} "
             f"({r.backend} {r.device} {r.dtype} {r.mode}): err={_fmt(r.error)} K={_fmt(r.K)} "
-            f"{r.reason} {r.where} {('— ' + r.diagnosis) if r.diagnosis else ''}".rstrip()
+            f"{r.reason} {r.where} {('— ' + r.diagnosis) if r.diagnosis else ''}".rstrip(),
+            soft_wrap=True,
         )
     if len(problems) > 50:
         console.print(f"... and {len(problems) - 50} more (see --json)")

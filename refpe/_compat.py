@@ -109,9 +109,10 @@ def require_range(name: str, x: Array, lo: int, hi: int, xp: Any, what: str = ""
     """
     if x.size == 0 or is_traced(x):
         return
+    if compat.is_dask_array(x):
+        x = x.compute()
+        xp = compat.array_namespace(x)
     bad = (x < lo) | (x >= hi)
-    if compat.is_dask_array(bad):
-        bad = bad.compute()
     if bool(xp.any(bad)):
         flat = xp.reshape(bad, (-1,))
         i = int(xp.argmax(xp.astype(flat, xp.int8)))
@@ -246,3 +247,28 @@ def to_host(x: Any) -> Any:
     if compat.is_array_api_obj(x):
         return numpy.from_dlpack(x)
     return numpy.asarray(x)
+
+
+def as_positions(positions: Any, xp: Any, device: Any = None) -> Array:
+    """:func:`positions_array`, with an int ``n`` as ``arange(n)`` in the default integer dtype.
+
+    (JAX without x64 has no int64: its default integer is int32.)
+    """
+    if isinstance(positions, int) and not isinstance(positions, bool) and positions >= 0:
+        return xp.arange(positions, device=device)
+    return positions_array(positions, xp, device)
+
+
+def device_of(x: Array) -> Any:
+    """The device of ``x`` (``array_api_compat.device``: Dask arrays have no ``.device``)."""
+    return compat.device(x)
+
+
+def compiled(fn: Any, xp: Any) -> Any:
+    """``fn`` compiled as one program where eager dispatch costs a compilation per operation
+    (``jax.jit`` for JAX); ``fn`` itself elsewhere. ``fn`` must be pure array code."""
+    if compat.is_jax_namespace(xp):
+        import jax
+
+        return jax.jit(fn)
+    return fn

@@ -287,6 +287,10 @@ def _require_float(xp: Any, **arrays: Any) -> None:
 # --- specs: error models (forward-error analysis) and cases -----------------------------
 
 
+#: The smallest positive scale: an exact 0 (a row that sees no key) must be matched exactly.
+_TINY = np.finfo(np.float64).tiny
+
+
 def _softmax_condition(terms: np.ndarray, p: np.ndarray) -> np.ndarray:
     r"""``1 + 2 max_l |s|_l`` over the seen keys.
 
@@ -305,7 +309,7 @@ def _seed_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     v = np.sum(np.abs(E), axis=-2, keepdims=True)
     if inputs.get("exclude_self", False):
         v = v + np.abs(E)
-    return c1 * w * cond + c2 * a + c3 * v
+    return np.maximum(c1 * w * cond + c2 * a + c3 * v, _TINY)
 
 
 def _sdpa_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
@@ -318,7 +322,7 @@ def _sdpa_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     terms = (np.abs(q) @ np.abs(np.swapaxes(k, -1, -2))) * abs(scale)
     if kw["bias"] is not None:
         terms = terms + np.where(np.isfinite(kw["bias"]), np.abs(kw["bias"]), 0.0)
-    return _softmax_condition(terms, p) * (p @ np.abs(v))
+    return np.maximum(_softmax_condition(terms, p) * (p @ np.abs(v)), _TINY)
 
 
 def _np() -> Any:
@@ -484,7 +488,7 @@ register(
         ),
         float_args=("E", "W", "b"),
         error=ErrorModel(
-            K={"float64": 4.0, "float32": 4.0},
+            K={"float64": 2.0, "float32": 2.0},
             scale=_seed_scale,
             text=(
                 "scale = |c1| w_i (1 + 2 max|z_i|) + |c2| sum_j w_j |E_j| (1 + 2 max|z_j|) + "
@@ -524,7 +528,7 @@ register(
         ),
         float_args=("q", "k", "v", "bias"),
         error=ErrorModel(
-            K={"float64": 8.0, "float32": 8.0},
+            K={"float64": 2.0, "float32": 2.0},
             scale=_sdpa_scale,
             text=(
                 "scale_ic = (1 + 2 max_j S_ij) * sum_j p_ij |v_jc|, S_ij = |q_i| . |k_j| * scale + "

@@ -41,6 +41,9 @@ def _specs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1, ensure_ascii=False))
         return 0
+    if args.markdown:
+        print(specs_markdown())
+        return 0
     from rich.console import Console
     from rich.table import Table
 
@@ -51,6 +54,16 @@ def _specs(args: argparse.Namespace) -> int:
         t.add_row(r["id"], f"refpe.{r['name']}", r["title"], "; ".join(r["sources"]))
     Console().print(t)
     return 0
+
+
+def specs_markdown() -> str:
+    """The spec list as the Markdown table the README carries (kept current by a test)."""
+    import refpe
+
+    lines = ["| spec id | function | what | sources |", "|---|---|---|---|"]
+    for s in refpe.specs():
+        lines.append(f"| `{s.id}` | `refpe.{s.name}` | {s.title} | {'; '.join(s.sources)} |")
+    return "\n".join(lines)
 
 
 def _csv(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -112,7 +125,7 @@ def _conformance(args: argparse.Namespace) -> int:
     from refpe.conformance import report, run
 
     plan = _plan(args)
-    console = Console(stderr=False)
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     t0 = time.perf_counter()
     if args.progress:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -168,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("specs", help="list the registered specs")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--markdown", action="store_true", help="print the README's Markdown table")
     s.set_defaults(handler=_specs)
 
     c = sub.add_parser("conformance", help="run the conformance suite")

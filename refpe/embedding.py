@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._compat import (
+    device_of,
     namespace,
     require_finite,
     require_integer,
@@ -38,11 +39,13 @@ def _scaled(rows: Any, scale: float | None, xp: Any) -> Any:
     """``scale * rows`` in the device's widest float, rounded once to ``rows.dtype``."""
     if scale is None:
         return rows
-    wide = work_float(xp, rows.device)
+    wide = work_float(xp, device_of(rows))
     return xp.astype(xp.astype(rows, wide) * _require_scale(scale), rows.dtype)
 
 
-def token_lookup(ids: Any, table: Any, *, scale: float | None = None, padding_idx: int | None = None) -> Any:
+def token_lookup(
+    ids: Any, table: Any, *, scale: float | None = None, padding_idx: int | None = None
+) -> Any:
     r"""Token embedding by row lookup.
 
     .. math::
@@ -120,7 +123,7 @@ def token_one_hot(ids: Any, table: Any, *, scale: float | None = None) -> Any:
     require_finite("table", table, xp)
     V = table.shape[0]
     require_range("ids", ids, 0, V, xp)
-    vocab = xp.arange(V, dtype=ids.dtype, device=ids.device)
+    vocab = xp.arange(V, dtype=ids.dtype, device=device_of(ids))
     onehot = xp.astype(xp.expand_dims(ids, axis=-1) == vocab, table.dtype)
     return _scaled(onehot @ table, scale, xp)
 
@@ -136,7 +139,9 @@ def _cases() -> tuple[Case, ...]:
         Case("first and last row", {"ids": ends, "table": table}, edge=True),
         Case("0-d id", {"ids": np.array(3), "table": table}, edge=True),
         Case("empty ids", {"ids": np.zeros((0,), dtype=np.int64), "table": table}, edge=True),
-        Case("one-row table", {"ids": np.zeros((3,), dtype=np.int64), "table": table[:1]}, edge=True),
+        Case(
+            "one-row table", {"ids": np.zeros((3,), dtype=np.int64), "table": table[:1]}, edge=True
+        ),
         Case("tiny and huge values", {"ids": ends, "table": table * 1e-30}, edge=True),
         Case(
             "id out of range",
@@ -144,9 +149,7 @@ def _cases() -> tuple[Case, ...]:
             edge=True,
             raises=IndexError,
         ),
-        Case(
-            "negative id", {"ids": np.array([-1]), "table": table}, edge=True, raises=IndexError
-        ),
+        Case("negative id", {"ids": np.array([-1]), "table": table}, edge=True, raises=IndexError),
     )
 
 

@@ -270,7 +270,10 @@ register(
         sources=("seed 004 §1",),
         function=init_normal,
         domain={"shape": "tuple of sizes", "seed": "int >= 0", "std": ">= 0 (standard deviation)"},
-        cases=(*_cases(), Case("std 1, mean 3", {"shape": _SHAPE, "seed": 5, "std": 1.0, "mean": 3.0})),
+        cases=(
+            *_cases(),
+            Case("std 1, mean 3", {"shape": _SHAPE, "seed": 5, "std": 1.0, "mean": 3.0}),
+        ),
         error=_EXACT,
         invariants=("same seed, same table on every backend", "sample std close to std"),
         errata=(
@@ -322,15 +325,16 @@ register(
     Spec(
         id="init-framework-defaults",
         title="Framework default initialisers",
-        latex=r"\mathcal N(0,1),\ U(\pm 1/\sqrt{in}),\ U[0,1),\ U(\pm 0.05),\ U(\pm\sqrt{6/(in+out)})",
+        latex=r"\mathcal N(0,1),\ U(\pm 1/\sqrt{in}),\ U[0,1),\ U(\pm 0.05),"
+        r"\ U(\pm\sqrt{6/(in+out)})",
         sources=("seed 004 §1", "seed 000 §4", "PyTorch nn.Embedding / nn.Linear", "Keras"),
         function=init_framework_default,
         domain={"framework": "torch, tf, keras", "kind": "embedding, linear"},
-        cases=tuple(
-            Case(f"{f} {k}", {"shape": _SHAPE, "seed": 11, "framework": f, "kind": k})
-            for f, k in _DEFAULTS
-        )
-        + (
+        cases=(
+            *(
+                Case(f"{f} {k}", {"shape": _SHAPE, "seed": 11, "framework": f, "kind": k})
+                for f, k in _DEFAULTS
+            ),
             Case(
                 "tf linear is not a tf default",
                 {"shape": _SHAPE, "seed": 1, "framework": "tf", "kind": "linear"},

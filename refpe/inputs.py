@@ -1,3 +1,326 @@
-"""(being written)"""
+"""The input layer: token embeddings and positional encodings put together (输入层)."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import numpy as np
+
+from ._compat import (
+    device_of,
+    from_host,
+    namespace,
+    require_choice,
+    require_integer,
+    require_range,
+    take_rows,
+    work_float,
+)
+from ._registry import Case, Erratum, ErrorModel, Spec, register
+from .init import _require_seed
+from .norm import layer_norm
+
+__all__ = ["input_add", "input_bert"]
+
+
+def _require_table(name: str, table: Any) -> None:
+    if table.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows, d), got shape {tuple(table.shape)}")
+
+
+def _positions(ids: Any, positions: Any, start: int, xp: Any) -> Any:
+    """``start + arange(T)`` for ids of shape ``(..., T)``, or the given positions broadcast."""
+    if positions is None:
+        if ids.ndim == 0:
+            raise ValueError("ids must have a sequence axis (..., T) when positions is None")
+        T = ids.shape[-1]
+        positions = xp.arange(T, dtype=ids.dtype, device=device_of(ids)) + operator.index(start)
+    require_integer("positions", positions, xp)
+    try:
+        return xp.broadcast_to(positions, tuple(ids.shape))
+    except (ValueError, RuntimeError, TypeError):
+        raise ValueError(
+            f"positions of shape {tuple(positions.shape)} do not broadcast to ids of shape "
+            f"{tuple(ids.shape)}"
+        ) from None
+
+
+def _rows(name: str, ids: Any, table: Any, xp: Any, what: str = "") -> Any:
+    _require_table(name, table)
+    require_range(name, ids, 0, table.shape[0], xp, what)
+    return take_rows(table, ids, xp)
+
+
+def input_add(
+    ids: Any,
+    table: Any,
+    pe_table: Any,
+    *,
+    positions: Any = None,
+    scale: float = 1.0,
+    combine: str = "add",
+    start: int = 0,
+) -> Any:
+    r"""Token embedding plus positional encoding, the Transformer's input.
+
+    .. math::
+
+        x[s, t] = c\, E[\mathrm{ids}[s, t]] + PE[\mathrm{pos}[s, t]]
+
+    with ``c = scale`` (Transformer: :math:`\sqrt d`) and ``pos`` by default
+    ``start + arange(T)`` for ``ids`` of shape ``(..., T)``. ``positions`` may be given as
+    any integer array that broadcasts to ``ids`` (per-row positions: left padding, cached
+    decoding). ``pe_table`` is any table of encodings, ``(L, d)``: a :func:`pe_learned`
+    table, :func:`pe_sinusoidal` of ``L`` positions, a :func:`pe_dual_linear` product, ...
+    ``combine="concat"`` concatenates along the feature axis instead,
+    :math:`x = [c\,E[\mathrm{ids}],\ PE[\mathrm{pos}]]` (width :math:`d_E + d_{PE}`).
+
+    Source: seed 000 §3.2, §4.2 (:math:`v_{seq}[i] = v_{word} + p_i`); seed 003 §4.1
+    (``Vector = Word_Embedding + Positional_Encoding``); seed 004 §3; seed 001 §5.2
+    (``x + pe[:, :T]``).
+
+    Seed erratum (seed 000 §4, project code): ``tf.concat([initial_embeddings,
+    position_encoding], axis=0)`` stacks the ``(V, d)`` vocabulary table on the ``(n, d)``
+    position table, giving ``(V + n, d)``; it neither looks up tokens nor adds. refpe adds
+    per token as the seed's formula says; feature-axis concatenation is the explicit
+    ``combine="concat"``.
+
+    Precision: the product and the sum are formed in the device's widest float and
+    rounded once to ``table.dtype``. Errors: ids or positions outside their tables raise
+    ``IndexError``; widths that differ (``add``) or positions that do not broadcast raise
+    ``ValueError`` naming the shapes.
+    """
+    xp = namespace(ids=ids, table=table, pe_table=pe_table, positions=positions)
+    combine = require_choice("combine", combine, ("add", "concat"))
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite real number, got {scale!r}")
+    require_integer("ids", ids, xp)
+    _require_table("table", table)
+    _require_table("pe_table", pe_table)
+    if combine == "add" and table.shape[1] != pe_table.shape[1]:
+        raise ValueError(
+            f"table of shape {tuple(table.shape)} and pe_table of shape "
+            f"{tuple(pe_table.shape)} have different widths; combine='add' needs equal widths"
+        )
+    pos = _positions(ids, positions, start, xp)
+    wide = work_float(xp, device_of(table))
+    word = scale * xp.astype(_rows("ids", ids, table, xp), wide)
+    where = xp.astype(_rows("positions", pos, pe_table, xp, " of pe_table"), wide)
+    x = word + where if combine == "add" else xp.concat([word, where], axis=-1)
+    return xp.astype(x, table.dtype)
+
+
+def input_bert(
+    ids: Any,
+    word: Any,
+    position: Any,
+    token_type: Any,
+    gamma: Any,
+    beta: Any,
+    *,
+    token_type_ids: Any = None,
+    positions: Any = None,
+    eps: float = 1e-12,
+    dropout: float = 0.0,
+    training: bool = False,
+    seed: int | None = None,
+) -> Any:
+    r"""BERT's embedding layer: the sum of three lookups, layer-normalised, then dropout.
+
+    .. math::
+
+        x = \mathrm{LayerNorm}_{\gamma,\beta,\varepsilon}\big(W_{word}[\mathrm{ids}]
+            + W_{pos}[\mathrm{pos}] + W_{type}[\mathrm{tt}]\big), \qquad
+        y = \mathrm{dropout}_{q}(x)
+
+    ``pos`` defaults to ``arange(T)`` (any integer array broadcasting to ``ids`` may be
+    given), ``tt`` (``token_type_ids``) to zeros, :math:`\varepsilon` to BERT's ``1e-12``.
+    Dropout is the identity unless ``training`` and ``dropout`` :math:`q > 0`; then each
+    element is kept with probability :math:`1 - q` and scaled by :math:`1/(1-q)`, the mask
+    drawn on the host from ``numpy.random.default_rng(seed)`` (``seed`` required).
+
+    Source: beyond the seeds: BERT (Devlin et al. 2019) ``BertEmbeddings``, the model the
+    seeds name (seed 001 §5.2, seed 003 §1); layer norm as :func:`refpe.layer_norm`.
+
+    Precision: the sum, the normalisation and the dropout scaling are done in the device's
+    widest float and rounded once to ``word.dtype``.
+    """
+    xp = namespace(
+        ids=ids, word=word, position=position, token_type=token_type, gamma=gamma, beta=beta,
+        token_type_ids=token_type_ids, positions=positions,
+    )  # fmt: skip
+    require_integer("ids", ids, xp)
+    for name, t in (("word", word), ("position", position), ("token_type", token_type)):
+        _require_table(name, t)
+    d = word.shape[1]
+    for name, t in (("position", position), ("token_type", token_type)):
+        if t.shape[1] != d:
+            raise ValueError(
+                f"{name} of shape {tuple(t.shape)} and word of shape {tuple(word.shape)} "
+                "have different widths"
+            )
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    pos = _positions(ids, positions, 0, xp)
+    if token_type_ids is None:
+        token_type_ids = xp.zeros_like(ids)
+    require_integer("token_type_ids", token_type_ids, xp)
+    wide = work_float(xp, device_of(word))
+    x = (
+        xp.astype(_rows("ids", ids, word, xp), wide)
+        + xp.astype(_rows("positions", pos, position, xp, " of the position table"), wide)
+        + xp.astype(_rows("token_type_ids", token_type_ids, token_type, xp), wide)
+    )
+    y = layer_norm(x, xp.astype(gamma, wide), xp.astype(beta, wide), eps=eps)
+    if training and dropout > 0:
+        keep = np.random.default_rng(_require_seed(seed)).random(tuple(y.shape)) >= dropout
+        y = y * from_host(keep / (1.0 - dropout), xp, wide, device_of(word))
+    return xp.astype(y, word.dtype)
+
+
+def _add_scale(inputs: Any, exact: Any, dtype: str) -> Any:
+    ids, table, pe = (np.asarray(inputs[k]) for k in ("ids", "table", "pe_table"))
+    pos = inputs.get("positions")
+    pos = np.arange(ids.shape[-1]) + inputs.get("start", 0) if pos is None else np.asarray(pos)
+    word = np.abs(inputs.get("scale", 1.0) * table[ids])
+    where = np.abs(pe[np.broadcast_to(pos, ids.shape)])
+    if inputs.get("combine", "add") == "concat":
+        return np.concatenate([word, where], axis=-1)
+    return word + where
+
+
+def _bert_scale(inputs: Any, exact: Any, dtype: str) -> Any:
+    ids = np.asarray(inputs["ids"])
+    tt = inputs.get("token_type_ids")
+    tt = np.zeros_like(ids) if tt is None else np.asarray(tt)
+    pos = inputs.get("positions")
+    pos = np.arange(ids.shape[-1]) if pos is None else np.asarray(pos)
+    terms = (
+        np.abs(inputs["word"][ids])
+        + np.abs(inputs["position"][np.broadcast_to(pos, ids.shape)])
+        + np.abs(inputs["token_type"][tt])
+    )
+    x = inputs["word"][ids] + inputs["position"][np.broadcast_to(pos, ids.shape)]
+    x = x + inputs["token_type"][tt]
+    sigma = np.sqrt(np.var(x, axis=-1, keepdims=True) + inputs.get("eps", 1e-12))
+    xhat = (x - x.mean(axis=-1, keepdims=True)) / sigma
+    spread = np.max(terms, axis=-1, keepdims=True) / sigma
+    gamma, beta = np.abs(inputs["gamma"]), np.abs(inputs["beta"])
+    return gamma * (1.0 + np.abs(xhat) + spread) + beta
+
+
+def _register() -> None:
+    rng = np.random.default_rng(2)
+    V, L, d = 11, 9, 6
+    table, pe = rng.standard_normal((V, d)), rng.standard_normal((L, d))
+    ids = rng.integers(0, V, size=(2, 5))
+    bert = {
+        "word": rng.standard_normal((V, d)) * 0.02,
+        "position": rng.standard_normal((L, d)) * 0.02,
+        "token_type": rng.standard_normal((2, d)) * 0.02,
+        "gamma": 1.0 + 0.1 * rng.standard_normal(d),
+        "beta": 0.1 * rng.standard_normal(d),
+    }
+    register(
+        Spec(
+            id="input-add",
+            title="Token embedding plus positional encoding",
+            latex=r"x[s,t] = c\,E[\mathrm{ids}[s,t]] + PE[\mathrm{pos}[s,t]]",
+            sources=("seed 000 §3.2", "seed 000 §4.2", "seed 003 §4.1", "seed 004 §3"),
+            function=input_add,
+            domain={"ids": "(..., T) in [0, V)", "table": "(V, d)", "pe_table": "(L, d), L > pos"},
+            cases=(
+                Case("batch", {"ids": ids, "table": table, "pe_table": pe}),
+                Case("scaled", {"ids": ids, "table": table, "pe_table": pe, "scale": math.sqrt(d)}),
+                Case(
+                    "per-row positions",
+                    {
+                        "ids": ids,
+                        "table": table,
+                        "pe_table": pe,
+                        "positions": np.array([[0, 1, 2, 3, 4], [0, 0, 0, 1, 2]]),
+                    },
+                ),
+                Case(
+                    "start 4", {"ids": ids, "table": table, "pe_table": pe, "start": 4}, edge=True
+                ),
+                Case(
+                    "concat",
+                    {"ids": ids, "table": table, "pe_table": pe[:, :3], "combine": "concat"},
+                    edge=True,
+                ),
+                Case(
+                    "sequence past pe_table",
+                    {"ids": ids, "table": table, "pe_table": pe, "start": 5},
+                    edge=True,
+                    raises=IndexError,
+                ),
+                Case(
+                    "widths differ",
+                    {"ids": ids, "table": table, "pe_table": pe[:, :3]},
+                    edge=True,
+                    raises=ValueError,
+                ),
+            ),
+            error=ErrorModel(
+                K={"float64": 1, "float32": 1.5},
+                scale=_add_scale,
+                text="roundings of scale, of the product and of the sum: "
+                "K eps (|c E| + |PE|), K = 1.5 where scale itself is rounded to the dtype",
+            ),
+            invariants=("positions default to start + arange(T)",),
+            errata=(
+                Erratum(
+                    seed="000 §4",
+                    seed_does="tf.concat([initial_embeddings, position_encoding], axis=0): "
+                    "stacks the vocabulary table on the position table",
+                    refpe_does="adds E[ids] and PE[pos] per token; combine='concat' is explicit",
+                    why="the seed's own formula v_seq[i] = v_word + p_i is a per-token sum",
+                ),
+            ),
+            terms=("输入层", "词嵌入", "位置编码"),
+            section="3",
+            explanation="Each token's vector is its embedding plus the encoding of its position.",
+            float_args=("table", "pe_table"),
+        ),
+        Spec(
+            id="input-bert",
+            title="BERT embedding layer",
+            latex=r"\mathrm{LN}(W_{word}[\mathrm{ids}] + W_{pos}[\mathrm{pos}]"
+            r" + W_{type}[\mathrm{tt}])",
+            sources=("Devlin et al. 2019 (BertEmbeddings)",),
+            function=input_bert,
+            domain={"ids": "(..., T)", "word, position, token_type": "(rows, d)", "eps": "> 0"},
+            cases=(
+                Case("batch", {"ids": ids, **bert}),
+                Case(
+                    "token types",
+                    {"ids": ids, **bert, "token_type_ids": (ids > 5).astype(np.int64)},
+                ),
+                Case("positions", {"ids": ids[:1], **bert, "positions": np.array([3, 4, 5, 6, 7])}),
+                Case("eps 1e-5", {"ids": ids, **bert, "eps": 1e-5}, edge=True),
+                Case(
+                    "past the table",
+                    {"ids": ids, **bert, "positions": np.array([5, 6, 7, 8, 9])},
+                    edge=True,
+                    raises=IndexError,
+                ),
+            ),
+            error=ErrorModel(
+                K={"float64": 4, "float32": 4},
+                scale=_bert_scale,
+                text="|γ| (1 + |x̂| + max|terms|/σ) + |β|: the sum's rounding, amplified by "
+                "1/σ, and the normalisation's",
+            ),
+            invariants=("before γ and β, each row has mean 0 and variance 1 (up to eps)",),
+            terms=("输入层", "层归一化"),
+            section="3",
+            explanation="BERT adds word, position and segment embeddings, then layer-normalises.",
+            float_args=("word", "position", "token_type", "gamma", "beta"),
+        ),
+    )
+
+
+_register()

@@ -1,3 +1,744 @@
-"""(being written)"""
+"""Absolute positional encodings (位置编码): sinusoidal, learned, projected, linear, dual linear."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import functools
+import math
+import operator
+import warnings
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ._compat import (
+    as_positions,
+    compiled,
+    default_namespace,
+    device_of,
+    dtype_name,
+    from_host,
+    has_float64,
+    is_traced,
+    namespace,
+    require_choice,
+    require_positive_int,
+    require_range,
+    resolve_dtype,
+    take_rows,
+    work_float,
+)
+
+__all__ = [
+    "pe_dual_linear",
+    "pe_learned",
+    "pe_linear",
+    "pe_projected_sinusoid",
+    "pe_sinusoidal",
+    "pe_sinusoidal_learnable",
+]
+
+LAYOUTS = ("interleaved", "concatenated")
+SCHEDULES = ("transformer", "t2t")
+#: Largest integer up to which every integer is representable in the dtype.
+EXACT_INTEGERS = {"float16": 2048, "bfloat16": 256}
+
+_PI = Decimal("3.14159265358979323846264338327950288419716939937510582097494459230781640628")
+
+
+@functools.lru_cache(maxsize=128)
+def frequencies(d: int, base: float, schedule: str) -> tuple[Decimal, ...]:
+    r"""The angular frequencies :math:`\omega_i` to 60 significant digits.
+
+    ``"transformer"``: :math:`\omega_i = base^{-2i/d}`, :math:`i < \lceil d/2 \rceil`.
+    ``"t2t"``: :math:`\omega_i = base^{-i/\max(n-1, 1)}`, :math:`i < n = \lfloor d/2 \rfloor`.
+    """
+    with localcontext() as ctx:
+        ctx.prec = 60
+        log_base = Decimal(base).ln()
+        if schedule == "transformer":
+            return tuple((Decimal(-2 * i) / d * log_base).exp() for i in range((d + 1) // 2))
+        n = d // 2
+        return tuple((Decimal(-i) / max(n - 1, 1) * log_base).exp() for i in range(n))
+
+
+def _chunks(x: Fraction, parts: int = 5, bits: int = 12) -> list[float]:
+    """``x`` as a sum of ``parts`` floats of at most ``bits`` significant bits each."""
+    out = []
+    for _ in range(parts):
+        if x == 0:
+            out.append(0.0)
+            continue
+        e = math.frexp(float(x))[1]
+        unit = Fraction(2) ** (e - bits)
+        c = round(x / unit) * unit
+        out.append(float(c))
+        x -= c
+    return out
+
+
+@functools.lru_cache(maxsize=128)
+def _turns(omega: tuple[Decimal, ...]) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]]]:
+    """``f = ω/2π`` and ``4096 f`` in 12-bit parts: ``(parts of f, parts of 4096 f)``."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        turns = [Fraction(o / (2 * _PI)) for o in omega]
+    fine = list(zip(*(_chunks(t) for t in turns), strict=True))
+    coarse = list(zip(*(_chunks(4096 * t) for t in turns), strict=True))
+    return fine, coarse
+
+
+def _require_within(p: Any, bound: int, xp: Any, what: str) -> None:
+    """``|p| <= bound``, checked only where the integer dtype can exceed it."""
+    if xp.iinfo(p.dtype).max > bound:
+        require_range("positions", p, -bound, bound + 1, xp, what)
+
+
+def _sin_cos_f64(p: Any, omega: tuple[Decimal, ...], xp: Any, wide: Any) -> tuple[Any, Any]:
+    """``sin(p ω)``, ``cos(p ω)`` with ω correctly rounded to float64 and p ω in float64."""
+    w = from_host([float(o) for o in omega], xp, wide, device_of(p))
+    angle = xp.expand_dims(xp.astype(p, wide), axis=-1) * w
+    return xp.sin(angle), xp.cos(angle)
+
+
+def _two_sum(a: Any, b: Any) -> tuple[Any, Any]:
+    """``s + e == a + b`` exactly, ``s`` the rounded sum (Knuth's TwoSum)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _sin_cos_f32(p: Any, omega: tuple[Decimal, ...], xp: Any) -> tuple[Any, Any]:
+    r"""``sin(p ω)``, ``cos(p ω)`` in float32 arithmetic only, for :math:`|p| < 2^{24}`.
+
+    The phase in turns, :math:`p\,\omega / 2\pi \bmod 1`, is formed exactly: ``p`` splits
+    into 12-bit halves :math:`p = 4096\,p_h + p_l`, the turns per position
+    :math:`f = \omega/2\pi` and :math:`4096 f` into five 12-bit float32 parts (from the
+    60-digit :math:`\omega`), so every product :math:`p_h F_k`, :math:`p_l f_k` is exact;
+    each loses its whole turns exactly (:math:`t - \mathrm{round}(t)`) and TwoSum adds them
+    with the rounding errors kept. The quarter turn :math:`q` is split off, the rest
+    :math:`|r| \le \pi/4` goes to ``sin``/``cos``, and the quadrant is applied by symmetry.
+    """
+    f32 = xp.float32
+    fine, coarse = ([from_host(c, xp, f32, device_of(p)) for c in part] for part in _turns(omega))
+    return compiled(_phase_f32, xp)(p, fine, coarse)
+
+
+def _phase_f32(p: Any, fine: list[Any], coarse: list[Any]) -> tuple[Any, Any]:
+    xp = namespace(p=p)
+    high = p // 4096
+    ph = xp.expand_dims(xp.astype(high, xp.float32), axis=-1)
+    pl = xp.expand_dims(xp.astype(p - high * 4096, xp.float32), axis=-1)
+    s, err = xp.zeros_like(ph * fine[0]), xp.zeros_like(ph * fine[0])
+    for term in reversed([pl * c for c in fine] + [ph * c for c in coarse]):
+        s, e = _two_sum(s, term - xp.round(term))
+        s, err = s - xp.round(s), err + e
+    q = xp.round(4 * s)
+    r = ((s - q / 4) + err) * math.tau
+    k = q - 4 * xp.floor(q / 4)
+    sin_r, cos_r = xp.sin(r), xp.cos(r)
+    sin = xp.where(k == 0, sin_r, xp.where(k == 1, cos_r, xp.where(k == 2, -sin_r, -cos_r)))
+    cos = xp.where(k == 0, cos_r, xp.where(k == 1, -sin_r, xp.where(k == 2, -cos_r, sin_r)))
+    return sin, cos
+
+
+def _arrange(sin: Any, cos: Any, d: int, layout: str, xp: Any) -> Any:
+    """Columns in ``layout``; an extra sine when odd (transformer), a zero column (t2t)."""
+    cos = cos[..., : d // 2]
+    if layout == "interleaved" and cos.shape[-1] > 0:
+        m = cos.shape[-1]
+        pairs = xp.stack([sin[..., :m], cos], axis=-1)
+        parts = [xp.reshape(pairs, (*pairs.shape[:-2], 2 * m)), sin[..., m:]]
+    else:
+        parts = [sin, cos]
+    width = sum(part.shape[-1] for part in parts)
+    if width < d:
+        parts.append(xp.zeros((*sin.shape[:-1], d - width), dtype=sin.dtype, device=device_of(sin)))
+    return xp.concat(parts, axis=-1)
+
+
+def _warn_unrepresentable(p: Any, name: str, xp: Any) -> None:
+    limit = EXACT_INTEGERS.get(name)
+    if limit is None or p.size == 0 or is_traced(p):
+        return
+    top = int(xp.max(xp.abs(p)))
+    if top > limit:
+        warnings.warn(
+            f"positions up to {top} exceed {limit}, the largest integer up to which every "
+            f"integer is exact in {name}: the table is right (rounded once from wider "
+            f"arithmetic), but positions kept in {name} cannot address these rows",
+            stacklevel=3,
+        )
+
+
+def pe_sinusoidal(
+    positions: Any,
+    d: int,
+    *,
+    base: float = 10000.0,
+    layout: str | None = None,
+    schedule: str = "transformer",
+    offset: int = 0,
+    dtype: Any = None,
+    xp: Any = None,
+    device: Any = None,
+) -> Any:
+    r"""Sinusoidal positional encoding (Vaswani et al. 2017 §3.5).
+
+    .. math::
+
+        \omega_i = base^{-2i/d}, \qquad
+        PE[p, 2i] = \sin(p\,\omega_i), \qquad PE[p, 2i+1] = \cos(p\,\omega_i)
+
+    for ``layout="interleaved"`` (the default for ``schedule="transformer"``); under
+    ``"concatenated"`` the first :math:`\lceil d/2 \rceil` columns are the sines and the
+    rest the cosines. Odd ``d``: the extra column is a sine (:math:`\lceil d/2 \rceil`
+    sines, :math:`\lfloor d/2 \rfloor` cosines).
+
+    ``schedule="t2t"`` (tensor2tensor ``get_timing_signal_1d``, fairseq
+    ``SinusoidalPositionalEmbedding.get_embedding``): :math:`n = \lfloor d/2 \rfloor`
+    frequencies :math:`\omega_i = base^{-i/\max(n-1, 1)}` (``base`` is
+    ``max_timescale / min_timescale``), concatenated layout by default, and an odd ``d``
+    gets a zero last column. tensor2tensor divides by :math:`\max(n-1, 1)`; fairseq divides
+    by :math:`n - 1` (``d`` in {2, 3} gives it NaN); refpe follows tensor2tensor. fairseq
+    reads its table from position ``padding_idx + 1``: pass ``offset=padding_idx + 1`` with
+    positions counted from 0 (fairseq also zeroes the ``padding_idx`` row, which its
+    non-padding tokens never read).
+
+    ``positions`` is an int ``n`` (``0 .. n-1``) or an integer array of any shape ``S``;
+    ``offset`` is added to it; the output has shape ``S + (d,)`` and ``dtype`` (default:
+    the namespace's default float).
+
+    Source: seed 004 §3 (the formula); seed 001 §5.2 (code, interleaved,
+    ``exp(2i · -ln(base)/d)``); seed 003 §4.2.2 (``[sin, cos]``, concatenated).
+
+    Precision: :math:`\omega_i` is computed on the host to 60 digits and rounded once to
+    float64 (a float ``base ** (-2i/d)`` with a rounded exponent is off by up to
+    :math:`\ln(base)\,\epsilon/2 \approx 4.6\,\epsilon`). Where the device has float64,
+    :math:`p\,\omega_i` and its sine and cosine are float64 and the table is rounded once
+    to ``dtype``: within :math:`2\epsilon_{64}(1 + |p\omega|)` of the exact value in
+    float64, within :math:`\epsilon` (absolute) in float32/16. A device without float64
+    (JAX without x64, ``array_api_strict.Device("no_float64")``) uses an exact phase
+    reduction in float32 (see ``_sin_cos_f32``) for :math:`|p| < 2^{24}`: within
+    :math:`\epsilon_{32}` absolute as well (about :math:`0.8\,\epsilon_{32}` measured).
+    float16 (bfloat16) represents every integer only up to 2048 (256): positions past that
+    give a warning, as code that keeps positions in that dtype cannot address them.
+    """
+    d = require_positive_int("d", d)
+    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 0):
+        raise ValueError(f"base must be a finite number > 0, got {base!r}")
+    schedule = require_choice("schedule", schedule, SCHEDULES)
+    layout = require_choice(
+        "layout",
+        layout or ("interleaved" if schedule == "transformer" else "concatenated"),
+        LAYOUTS,
+    )
+    offset = operator.index(offset)
+    if isinstance(positions, int):
+        xp = default_namespace(xp)
+    else:
+        given, xp = xp, namespace(positions=positions)
+        if given is not None and default_namespace(given) is not xp:
+            raise TypeError(f"positions is a {xp.__name__} array but xp is {given.__name__}")
+        device = device_of(positions)
+    dt = resolve_dtype(xp, dtype, device)
+    if dtype_name(dt) == "float64" and not has_float64(xp, device):
+        raise ValueError(f"dtype 'float64' is not available on device {device!r} of {xp.__name__}")
+    p = as_positions(positions, xp, device) + offset
+    omega = frequencies(d, float(base), schedule)
+    if has_float64(xp, device):
+        _require_within(p, 2**53, xp, " (plus offset) for float64")
+        sin, cos = _sin_cos_f64(p, omega, xp, xp.float64)
+    else:
+        _require_within(p, 2**24 - 1, xp, " (plus offset) for float32")
+        sin, cos = _sin_cos_f32(p, omega, xp)
+    _warn_unrepresentable(p, dtype_name(dt), xp)
+    return xp.astype(_arrange(sin, cos, d, layout, xp), dt)
+
+
+def pe_learned(positions: Any, table: Any) -> Any:
+    r"""Learned absolute positions (BERT, GPT-2): a row lookup in a trainable table.
+
+    .. math::
+
+        PE[p] = P[p], \qquad P \in \mathbb{R}^{L \times d}, \quad 0 \le p < L
+
+    ``P`` is initialised by an ``init-*`` initialiser and trained. Source: seed 004 §3
+    (可学习编码); seed 001 §1.2.
+
+    Precision: a gather, bit-exact. A position outside ``[0, L)`` raises ``IndexError``
+    naming the value (a learned table has no row for it).
+    """
+    xp = namespace(positions=positions, table=table)
+    if table.ndim != 2:
+        raise ValueError(f"table must be 2-D (L, d), got shape {tuple(table.shape)}")
+    p = as_positions(positions, xp, device_of(table))
+    require_range(
+        "positions", p, 0, table.shape[0], xp, f" of a learned table of {table.shape[0]} rows"
+    )
+    return take_rows(table, p, xp)
+
+
+def pe_sinusoidal_learnable(
+    max_len: int,
+    d: int,
+    *,
+    noise_std: float = 0.0,
+    seed: int | None = None,
+    layout: str | None = None,
+    base: float = 10000.0,
+    dtype: Any = None,
+    xp: Any = None,
+    device: Any = None,
+) -> Any:
+    r"""The initial value of a learnable table started at the sinusoid, plus optional noise.
+
+    .. math::
+
+        P_0[p, :] = PE_{\sin}[p, :] + \sigma Z[p, :], \qquad Z \sim \mathcal N(0, 1),
+        \quad 0 \le p < L
+
+    with :math:`\sigma` = ``noise_std`` (default 0: the sinusoid itself) and ``Z`` drawn by
+    :func:`refpe.init_normal` from ``seed`` (required when :math:`\sigma > 0`). Shape
+    ``(max_len, d)``.
+
+    Source: seed 001 §5.2 (``PositionalEmbedding``).
+
+    Seed erratum (seed 001 §5.2): its code starts from ``nn.Parameter(torch.randn(d_model,
+    max_len))`` and adds the sinusoid, i.e. noise of standard deviation 1 (as large as the
+    signal), and keeps the table transposed ``(d, max_len)`` while indexing it as
+    ``(max_len, d)``. refpe returns ``(max_len, d)`` and makes the noise an explicit
+    ``noise_std`` (0 by default).
+
+    Precision: the sinusoid (as :func:`pe_sinusoidal`) and the noise are added in the
+    device's widest float and rounded once to ``dtype``.
+    """
+    max_len = require_positive_int("max_len", max_len)
+    if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std >= 0):
+        raise ValueError(f"noise_std must be finite and >= 0, got {noise_std!r}")
+    from .init import _require_seed, init_normal
+
+    if noise_std > 0:
+        _require_seed(seed)
+    xp = default_namespace(xp)
+    dt = resolve_dtype(xp, dtype, device)
+    wide = work_float(xp, device)
+    table = pe_sinusoidal(max_len, d, base=base, layout=layout, dtype=wide, xp=xp, device=device)
+    if noise_std > 0:
+        noise = init_normal((max_len, d), seed=seed, std=1.0, dtype=wide, xp=xp, device=device)
+        table = table + noise_std * noise
+    return xp.astype(table, dt)
+
+
+def pe_projected_sinusoid(positions: Any, alpha: Any, w1: Any, w2: Any) -> Any:
+    r"""A sinusoid of the position projected by trainable weights (seed 001 §4.1).
+
+    .. math::
+
+        E_{pos}(p) = \sin(\alpha p)\, W_1 + \cos(\alpha p)\, W_2
+
+    ``alpha`` a scalar and ``W1, W2`` of shape ``(d,)`` is the seed's formula exactly;
+    generalised to ``K`` frequencies, ``alpha`` of shape ``(K,)`` and ``W1, W2`` of shape
+    ``(K, d)``: :math:`\sin(p\alpha) W_1 + \cos(p\alpha) W_2` (row vectors of length ``K``
+    times ``(K, d)`` matrices). Output shape ``positions.shape + (d,)``.
+
+    Source: seed 001 §4.1–4.2 (:math:`\alpha_1` a hyper-parameter, :math:`W_1, W_2`
+    trainable).
+
+    Precision: :math:`p\alpha`, the sines, cosines and products are formed in the device's
+    widest float and rounded once to ``w1.dtype``.
+    """
+    xp = namespace(positions=positions, alpha=alpha, w1=w1, w2=w2)
+    if tuple(w1.shape) != tuple(w2.shape):
+        raise ValueError(f"w1 shape {tuple(w1.shape)} and w2 shape {tuple(w2.shape)} differ")
+    if w1.ndim not in (1, 2):
+        raise ValueError(f"w1 must be (d,) or (K, d), got shape {tuple(w1.shape)}")
+    wide = work_float(xp, device_of(w1))
+    if isinstance(alpha, (int, float)):
+        alpha = xp.asarray(float(alpha), dtype=wide, device=device_of(w1))
+    a = xp.reshape(xp.astype(alpha, wide), (-1,))
+    W1, W2 = (xp.reshape(xp.astype(w, wide), (-1, w1.shape[-1])) for w in (w1, w2))
+    if a.shape[0] != W1.shape[0]:
+        raise ValueError(
+            f"alpha has {a.shape[0]} frequencies but w1 has {W1.shape[0]} rows "
+            f"(shape {tuple(w1.shape)})"
+        )
+    p = as_positions(positions, xp, device_of(w1))
+    angle = xp.expand_dims(xp.astype(p, wide), axis=-1) * a
+    return xp.astype(xp.sin(angle) @ W1 + xp.cos(angle) @ W2, w1.dtype)
+
+
+def pe_linear(positions: Any, w: Any, b: Any) -> Any:
+    r"""Linear positional encoding: each position gets a linearly increasing value.
+
+    .. math::
+
+        PE[p] = p\, w + b, \qquad w, b \in \mathbb{R}^d
+
+    (a scalar slope is ``w = slope * ones(d)``) — seed 003's ``nn.Linear(1, d)`` applied to
+    the scalar position. With tables ``w, b`` of shape ``(L, d)``, every position has its
+    own layer: :math:`PE[p] = p\, w_p + b_p` (seed 003 §5.2 keeps
+    ``nn.ModuleList([nn.Linear(1, d) for _ in range(L)])``); then ``p`` must lie in
+    ``[0, L)``.
+
+    Source: seed 000 §2.3, §4.2 (线性位置编码); seed 003 §5.2.
+
+    Precision: :math:`p w + b` in the device's widest float, rounded once to ``w.dtype``.
+    """
+    xp = namespace(positions=positions, w=w, b=b)
+    if tuple(w.shape) != tuple(b.shape):
+        raise ValueError(f"w shape {tuple(w.shape)} and b shape {tuple(b.shape)} differ")
+    if w.ndim not in (1, 2):
+        raise ValueError(f"w must be (d,) or (L, d), got shape {tuple(w.shape)}")
+    wide = work_float(xp, device_of(w))
+    p = as_positions(positions, xp, device_of(w))
+    if w.ndim == 2:
+        require_range(
+            "positions", p, 0, w.shape[0], xp, f" of per-position tables of {w.shape[0]} rows"
+        )
+        w, b = take_rows(w, p, xp), take_rows(b, p, xp)
+    pw = xp.expand_dims(xp.astype(p, wide), axis=-1) * xp.astype(w, wide)
+    return xp.astype(pw + xp.astype(b, wide), w.dtype)
+
+
+def pe_dual_linear(pe1: Any, pe2: Any) -> Any:
+    r"""Seed 000's "dual linear" (双线性) encoding: the element-wise product of two encodings.
+
+    .. math::
+
+        PE[p] = P_1[p] \odot P_2[p]
+
+    ``pe1`` and ``pe2`` are encodings of the same positions (tables, or outputs of two
+    refpe encodings such as :func:`pe_learned` and :func:`pe_linear`), of the same shape
+    and dtype. Seed 000 §4.2 adds the result to the word vector,
+    :math:`v_{seq}[i] = v_{word} + P_1[i] \odot P_2[i]`; see :func:`refpe.input_add`.
+
+    Source: seed 000 §2.3, §4.2. Seed erratum: §2.3 calls it the "交叉和" (cross sum) of
+    the two encodings, §4.2 writes an element-wise product :math:`\odot`, and its code
+    implements neither; refpe follows the §4.2 formula.
+
+    Precision: one product in the inputs' dtype, correctly rounded (bit-exact).
+    """
+    namespace(pe1=pe1, pe2=pe2)
+    if tuple(pe1.shape) != tuple(pe2.shape):
+        raise ValueError(f"pe1 shape {tuple(pe1.shape)} and pe2 shape {tuple(pe2.shape)} differ")
+    if pe1.dtype != pe2.dtype:
+        raise TypeError(
+            f"pe1 dtype {dtype_name(pe1.dtype)} and pe2 dtype {dtype_name(pe2.dtype)} differ"
+        )
+    return pe1 * pe2
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+def _angles(inputs: Any) -> np.ndarray:
+    """``|p ω|`` per output element (0 in a zero column), from a case's host arguments."""
+    import array_api_compat.numpy as npx
+
+    d, schedule = inputs["d"], inputs.get("schedule", "transformer")
+    layout = inputs.get("layout") or (
+        "interleaved" if schedule == "transformer" else "concatenated"
+    )
+    pos = inputs["positions"]
+    p = np.arange(pos) if isinstance(pos, int) else np.asarray(pos)
+    omega = np.array([float(o) for o in frequencies(d, float(inputs.get("base", 1e4)), schedule)])
+    a = npx.asarray(np.abs((p + inputs.get("offset", 0))[..., None] * omega))
+    return np.asarray(_arrange(a, a, d, layout, npx))
+
+
+def _sinusoid_scale(inputs: Any, exact: Any, dtype: str) -> Any:
+    return 1.0 + _angles(inputs) if dtype == "float64" else 1.0
+
+
+def _learnable_scale(inputs: Any, exact: Any, dtype: str) -> Any:
+    if dtype == "float64":
+        return 1.0 + _angles({**inputs, "positions": inputs["max_len"]}) + np.abs(exact)
+    return np.maximum(1.0, np.abs(exact))
+
+
+def _projected_scale(inputs: Any, exact: Any, dtype: str) -> Any:
+    pos = inputs["positions"]
+    p = np.arange(pos) if isinstance(pos, int) else np.asarray(pos)
+    a = np.reshape(np.asarray(inputs["alpha"], dtype=np.float64), (-1,))
+    d = np.shape(inputs["w1"])[-1]
+    w = np.abs(np.reshape(inputs["w1"], (-1, d))) + np.abs(np.reshape(inputs["w2"], (-1, d)))
+    return (1.0 + a.size + np.abs(p[..., None] * a)) @ w
+
+
+def _linear_scale(inputs: Any, exact: Any, dtype: str) -> Any:
+    pos, w, b = inputs["positions"], np.asarray(inputs["w"]), np.asarray(inputs["b"])
+    p = np.arange(pos) if isinstance(pos, int) else np.asarray(pos)
+    if w.ndim == 2:
+        w, b = w[p], b[p]
+    return np.abs(p[..., None] * w) + np.abs(b)
+
+
+def _register() -> None:
+    from ._registry import Case, Erratum, ErrorModel, Spec, register
+
+    rng = np.random.default_rng(1)
+    far = np.array([0, 1, 1000, 2**16, 10**6, 2**24 - 1])
+    table = rng.standard_normal((12, 6))
+    all_dtypes = ("float64", "float32", "float16", "bfloat16")
+    terms = ("位置编码", "位置嵌入")
+    register(
+        Spec(
+            id="pe-sinusoidal",
+            title="Sinusoidal positional encoding",
+            latex=r"\omega_i = b^{-2i/d},\ PE[p,2i] = \sin(p\omega_i),"
+            r"\ PE[p,2i+1] = \cos(p\omega_i)",
+            sources=("seed 004 §3", "seed 001 §5.2", "seed 003 §4.2.2", "Vaswani et al. 2017 §3.5"),
+            function=pe_sinusoidal,
+            domain={"positions": "int n or integers, |p| < 2^53", "d": "int > 0", "base": "> 0"},
+            cases=(
+                Case("8 positions, d 6", {"positions": 8, "d": 6}),
+                Case("odd d 7", {"positions": np.arange(5), "d": 7}),
+                Case("concatenated", {"positions": 6, "d": 8, "layout": "concatenated"}),
+                Case(
+                    "t2t, odd d 9, offset 2",
+                    {"positions": 5, "d": 9, "schedule": "t2t", "offset": 2},
+                ),
+                Case("batch of positions", {"positions": np.array([[0, 1, 2], [5, 6, 7]]), "d": 4}),
+                Case("far positions", {"positions": far, "d": 16}, edge=True),
+                Case("d 512, base 500", {"positions": 4, "d": 512, "base": 500.0}, edge=True),
+                Case("d 1", {"positions": 3, "d": 1}, edge=True),
+                Case("t2t d 2", {"positions": 3, "d": 2, "schedule": "t2t"}, edge=True),
+                Case("d 0", {"positions": 3, "d": 0}, edge=True, raises=ValueError),
+                Case(
+                    "bad layout",
+                    {"positions": 3, "d": 4, "layout": "x"},
+                    edge=True,
+                    raises=ValueError,
+                ),
+            ),
+            error=ErrorModel(
+                K={"float64": 2, "float32": 1, "float16": 1, "bfloat16": 1},
+                scale=_sinusoid_scale,
+                text="float64: 2 eps (1 + |p ω|), the angle is rounded; float32, float16, "
+                "bfloat16: 1 eps absolute (rounded once from float64, or an exact float32 "
+                "phase reduction)",
+            ),
+            invariants=(
+                "sin^2 + cos^2 = 1 for every frequency pair",
+                "rows p and p + k are related by the block-diagonal rotation by k ω_i",
+            ),
+            terms=terms,
+            section="2",
+            explanation="Each pair of columns is a sine and cosine of the position at one "
+            "frequency; frequencies fall geometrically from 1 to 1/base.",
+            creates=True,
+            dtypes=all_dtypes,
+        ),
+        Spec(
+            id="pe-learned",
+            title="Learned positional table",
+            latex=r"PE[p] = P[p],\ 0 \le p < L",
+            sources=("seed 004 §3", "seed 001 §1.2"),
+            function=pe_learned,
+            domain={"positions": "int n or integers in [0, L)", "table": "(L, d) float"},
+            cases=(
+                Case("first 5 rows", {"positions": 5, "table": table}),
+                Case("batch", {"positions": np.array([[0, 11], [3, 3]]), "table": table}),
+                Case("last row", {"positions": np.array([11]), "table": table}, edge=True),
+                Case(
+                    "past the table",
+                    {"positions": np.array([12]), "table": table},
+                    edge=True,
+                    raises=IndexError,
+                ),
+            ),
+            error=ErrorModel(K=dict.fromkeys(all_dtypes, 0), text="bit-exact gather"),
+            invariants=("bit-exact gather",),
+            terms=(*terms, "可学习编码"),
+            section="2",
+            explanation="A trainable table with one row per position.",
+            float_args=("table",),
+            dtypes=all_dtypes,
+        ),
+        Spec(
+            id="pe-sinusoidal-learnable",
+            title="Learnable table started at the sinusoid",
+            latex=r"P_0[p] = PE_{\sin}[p] + \sigma Z[p],\ Z \sim \mathcal N(0,1)",
+            sources=("seed 001 §5.2",),
+            function=pe_sinusoidal_learnable,
+            domain={"max_len": "int > 0", "d": "int > 0", "noise_std": ">= 0", "seed": "int"},
+            cases=(
+                Case("no noise", {"max_len": 8, "d": 6}),
+                Case("noise 0.1", {"max_len": 8, "d": 6, "noise_std": 0.1, "seed": 3}),
+                Case("odd d", {"max_len": 4, "d": 5, "noise_std": 1.0, "seed": 4}, edge=True),
+                Case(
+                    "noise without seed",
+                    {"max_len": 4, "d": 4, "noise_std": 0.5},
+                    edge=True,
+                    raises=TypeError,
+                ),
+            ),
+            error=ErrorModel(
+                K={"float64": 2, "float32": 1, "float16": 1},
+                scale=_learnable_scale,
+                text="float64: the sinusoid's bound plus one rounding of the sum; "
+                "others: rounded once from float64",
+            ),
+            invariants=("noise_std = 0 gives pe-sinusoidal exactly",),
+            errata=(
+                Erratum(
+                    seed="001 §5.2",
+                    seed_does="nn.Parameter(torch.randn(d_model, max_len)) + sinusoid: "
+                    "noise of std 1, table transposed (d, max_len)",
+                    refpe_does="table (max_len, d); noise of std noise_std (default 0), seeded",
+                    why="std-1 noise is as large as the signal; the model indexes the table "
+                    "as (max_len, d)",
+                ),
+            ),
+            terms=terms,
+            section="2",
+            explanation="The sinusoid used as the starting value of a trainable table.",
+            creates=True,
+            dtypes=("float64", "float32", "float16"),
+        ),
+        Spec(
+            id="pe-projected-sinusoid",
+            title="Projected sinusoid",
+            latex=r"E_{pos}(p) = \sin(\alpha p) W_1 + \cos(\alpha p) W_2",
+            sources=("seed 001 §4.1", "seed 001 §4.2"),
+            function=pe_projected_sinusoid,
+            domain={"alpha": "scalar or (K,)", "w1, w2": "(d,) or (K, d)"},
+            cases=(
+                Case(
+                    "seed's form, K = 1",
+                    {
+                        "positions": 6,
+                        "alpha": np.array(0.3),
+                        "w1": rng.standard_normal(8),
+                        "w2": rng.standard_normal(8),
+                    },
+                ),
+                Case(
+                    "K = 3, batch",
+                    {
+                        "positions": np.array([[0, 4], [9, 2]]),
+                        "alpha": np.array([1.0, 0.1, 0.01]),
+                        "w1": rng.standard_normal((3, 5)),
+                        "w2": rng.standard_normal((3, 5)),
+                    },
+                ),
+                Case(
+                    "far positions",
+                    {
+                        "positions": far,
+                        "alpha": np.array([1.0, 1e-3]),
+                        "w1": rng.standard_normal((2, 4)),
+                        "w2": rng.standard_normal((2, 4)),
+                    },
+                    edge=True,
+                ),
+                Case(
+                    "w1, w2 differ",
+                    {"positions": 3, "alpha": np.array(0.3), "w1": np.ones(4), "w2": np.ones(5)},
+                    edge=True,
+                    raises=ValueError,
+                ),
+            ),
+            error=ErrorModel(
+                K={"float64": 2, "float32": 2},
+                scale=_projected_scale,
+                text="sum over k of (1 + K + |p α_k|)(|W1_kj| + |W2_kj|): angle, sine and "
+                "the length-2K dot product each rounded",
+            ),
+            invariants=("K = 1 with scalar alpha is the seed's formula",),
+            terms=terms,
+            section="2",
+            explanation="A sine and cosine of the position, mixed into d dimensions by two "
+            "trainable weight vectors.",
+            float_args=("alpha", "w1", "w2"),
+        ),
+        Spec(
+            id="pe-linear",
+            title="Linear positional encoding",
+            latex=r"PE[p] = p\,w + b",
+            sources=("seed 000 §2.3", "seed 000 §4.2", "seed 003 §5.2"),
+            function=pe_linear,
+            domain={"w, b": "(d,) or per-position (L, d)"},
+            cases=(
+                Case(
+                    "shared w, b",
+                    {"positions": 5, "w": rng.standard_normal(4), "b": rng.standard_normal(4)},
+                ),
+                Case(
+                    "per-position tables",
+                    {
+                        "positions": np.array([[0, 3], [2, 1]]),
+                        "w": rng.standard_normal((4, 3)),
+                        "b": rng.standard_normal((4, 3)),
+                    },
+                ),
+                Case(
+                    "far positions",
+                    {"positions": far, "w": rng.standard_normal(3), "b": rng.standard_normal(3)},
+                    edge=True,
+                ),
+                Case(
+                    "past the tables",
+                    {"positions": np.array([4]), "w": np.ones((4, 2)), "b": np.ones((4, 2))},
+                    edge=True,
+                    raises=IndexError,
+                ),
+            ),
+            error=ErrorModel(
+                K={"float64": 1, "float32": 1},
+                scale=_linear_scale,
+                text="one rounding of the product and one of the sum: eps (|p w| + |b|)",
+            ),
+            invariants=("PE[p + 1] - PE[p] = w for shared w, b",),
+            terms=(*terms, "线性位置编码"),
+            section="2",
+            explanation="Every position gets a value that grows linearly with it.",
+            float_args=("w", "b"),
+        ),
+        Spec(
+            id="pe-dual-linear",
+            title="Dual linear positional encoding",
+            latex=r"PE[p] = P_1[p] \odot P_2[p]",
+            sources=("seed 000 §2.3", "seed 000 §4.2"),
+            function=pe_dual_linear,
+            domain={"pe1, pe2": "float arrays of one shape"},
+            cases=(
+                Case(
+                    "two tables",
+                    {"pe1": rng.standard_normal((5, 4)), "pe2": rng.standard_normal((5, 4))},
+                ),
+                Case(
+                    "batch",
+                    {"pe1": rng.standard_normal((2, 3, 4)), "pe2": rng.standard_normal((2, 3, 4))},
+                ),
+                Case("empty", {"pe1": np.zeros((0, 4)), "pe2": np.zeros((0, 4))}, edge=True),
+                Case(
+                    "shapes differ",
+                    {"pe1": np.ones((5, 4)), "pe2": np.ones((4, 4))},
+                    edge=True,
+                    raises=ValueError,
+                ),
+            ),
+            error=ErrorModel(K=dict.fromkeys(all_dtypes, 0), text="one correctly rounded product"),
+            invariants=("commutative",),
+            errata=(
+                Erratum(
+                    seed="000 §2.3, §4.2",
+                    seed_does="§2.3 says 交叉和 (cross sum); §4.2 writes P1[i] ⊙ P2[i]; "
+                    "the code implements neither",
+                    refpe_does="the element-wise product of §4.2",
+                    why="the only formula the seed gives",
+                ),
+            ),
+            terms=(*terms, "双线性位置编码"),
+            section="2",
+            explanation="Two encodings of the same positions multiplied element by element.",
+            float_args=("pe1", "pe2"),
+            dtypes=all_dtypes,
+        ),
+    )
+
+
+_register()

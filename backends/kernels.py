@@ -1,0 +1,742 @@
+r"""Fast kernels for the hot specs, kept apart from the readable reference in ``refpe/``.
+
+Each kernel has the signature of the refpe public function for its spec and the same
+errors; a call it does not accelerate (an option, a dtype or an array library it has no
+fast path for) is answered by the reference function itself. Each is registered as a
+conformance subject (``conformance/adapters/kernels.py``), so the suite holds it to the
+spec's error model, and :func:`fastest` says which one to use.
+
+================  ==========================================================================
+spec              kernel
+================  ==========================================================================
+pe-sinusoidal     angle addition in complex128 blocks, rounded once; cached by all parameters
+rope              NumPy: one pass per block through three coefficient tables (no strided
+                  half-row operations); interleaved layout as one complex multiply. PyTorch:
+                  the same, in place with ``out=x``
+token-lookup      ``take`` with the id range checked once (min and max)
+input-add         ``take`` into the output, scaled and summed in place
+embedding-grad    stable sort, float64 segment sums on contiguous rows, rounded once
+================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import refpe
+from refpe._compat import require_range
+
+__all__ = [
+    "KERNELS",
+    "embedding_grad",
+    "embedding_grad_torch",
+    "fastest",
+    "input_add",
+    "pe_sinusoidal",
+    "rope",
+    "rope_torch",
+    "sinusoid_table",
+    "token_lookup",
+    "token_lookup_torch",
+]
+
+#: Rows per block: three float32 (512, 128) blocks and their tables stay in a 2 MiB L2.
+BLOCK_ELEMENTS = 512 * 128
+#: Largest position the cached float32 tables hold (angles exact to far below eps32).
+MAX_CACHED = 2**24
+
+
+def _is_numpy(*arrays: Any) -> bool:
+    return all(type(a) is np.ndarray for a in arrays if a is not None)
+
+
+def _is_torch(*arrays: Any) -> bool:
+    return all(type(a).__module__.startswith("torch") for a in arrays if a is not None)
+
+
+NUMPY_XP, TORCH_XP = "array_api_compat.numpy", "array_api_compat.torch"
+
+
+def _integer(a: Any) -> bool:
+    """Whether ``a`` is a NumPy or PyTorch integer array (bool excluded)."""
+    if _is_numpy(a):
+        return a.dtype.kind in "iu"
+    return not (a.dtype.is_floating_point or a.dtype.is_complex or str(a.dtype) == "torch.bool")
+
+
+def _size(a: Any) -> int:
+    return a.size if _is_numpy(a) else a.numel()
+
+
+def _np_dtype(dtype: Any) -> np.dtype | None:
+    """The NumPy dtype named by ``dtype`` (a name, NumPy or torch dtype); ``None``: not in NumPy."""
+    if dtype is None:
+        return np.dtype(np.float64)
+    name = str(getattr(dtype, "name", dtype)).rsplit(".", 1)[-1].strip("'>")
+    return np.dtype(name) if name in ("float64", "float32", "float16") else None
+
+
+# --- pe-sinusoidal ----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def sinusoid_table(
+    n: int, d: int, base: float, layout: str, schedule: str, offset: int, dtype: str
+) -> np.ndarray:
+    r"""The read-only table ``pe_sinusoidal(n, d, ...)`` in ``dtype``, cached by every parameter.
+
+    .. math::
+
+        \sin((a + b)\,\omega) + i\cos((a + b)\,\omega)
+        = \bigl(\sin a\omega + i\cos a\omega\bigr)\bigl(\cos b\omega - i \sin b\omega\bigr)
+
+    for rows ``p = a + b`` with ``a`` a multiple of 64 and ``b < 64``: two small float64
+    tables of sines and cosines and one complex128 product per element, whose real and
+    imaginary parts are the interleaved ``(sin, cos)`` pair. float64 is computed directly,
+    as the reference does.
+
+    Source: Vaswani et al. (2017) §3.5; ``omega`` from :func:`refpe.positional.frequencies`.
+
+    Precision: every float64 rounding is below :math:`2^{-28}` here (positions
+    :math:`< 2^{24}`), so float32/float16 tables are the exact values rounded once
+    (within :math:`\epsilon/4`); float64 tables are bit-identical to the reference.
+    """
+    from refpe.positional import frequencies
+
+    w = np.array([float(o) for o in frequencies(d, float(base), schedule)])
+    m, B = len(w), 64
+    pairs = np.empty((n, 2 * m), dtype=dtype)
+    if dtype == "float64":
+        angle = (np.arange(n) + offset)[:, None] * w
+        pairs[:, 0::2], pairs[:, 1::2] = np.sin(angle), np.cos(angle)
+    elif n:
+        A = (np.arange(0, n, B) + offset)[:, None] * w
+        z = np.sin(A) + 1j * np.cos(A)
+        b = np.arange(B)[:, None] * w
+        e = np.cos(b) - 1j * np.sin(b)
+        block = np.empty((B, m), dtype=np.complex128)
+        for k, za in enumerate(z):
+            rows = pairs[k * B : (k + 1) * B]
+            np.multiply(za, e[: len(rows)], out=block[: len(rows)])
+            np.copyto(rows, block[: len(rows)].view(np.float64), casting="same_kind")
+    if layout == "interleaved" and 2 * m == d:
+        table = pairs
+    elif layout == "interleaved":
+        table = np.zeros((n, d), dtype=dtype)
+        width = min(2 * m, d)
+        table[:, :width] = pairs[:, :width]
+    else:
+        table = np.zeros((n, d), dtype=dtype)
+        cos = min(m, d - m)
+        table[:, :m], table[:, m : m + cos] = pairs[:, 0::2], pairs[:, 1 : 2 * cos : 2]
+    table.flags.writeable = False
+    return table
+
+
+def _torch_table(key: tuple, device: Any) -> Any:
+    return _torch_cached(key, str(device))
+
+
+@functools.lru_cache(maxsize=32)
+def _torch_cached(key: tuple, device: str) -> Any:
+    import torch
+
+    return torch.from_numpy(sinusoid_table(*key).copy()).to(device)
+
+
+def pe_sinusoidal(
+    positions: Any,
+    d: int,
+    *,
+    base: float = 10000.0,
+    layout: str | None = None,
+    schedule: str = "transformer",
+    offset: int = 0,
+    dtype: Any = None,
+    xp: Any = None,
+    device: Any = None,
+) -> Any:
+    r""":func:`refpe.pe_sinusoidal` from a cached table (:func:`sinusoid_table`).
+
+    .. math::
+
+        PE[p, 2i] = \sin(p\,\omega_i),\quad PE[p, 2i+1] = \cos(p\,\omega_i)
+
+    An int ``n`` returns the cached read-only table itself (NumPy: ``writeable`` is False;
+    PyTorch: a cached tensor, not to be written); an array of positions in ``[0, 2^24)``
+    is a row lookup (``take``) in the cached table of the next power-of-two length.
+
+    Source: Vaswani et al. (2017) §3.5; seed 004 §3. Precision: as :func:`sinusoid_table`.
+    """
+    ref = functools.partial(
+        refpe.pe_sinusoidal, positions, d, base=base, layout=layout, schedule=schedule,
+        offset=offset, dtype=dtype, xp=xp, device=device,
+    )  # fmt: skip
+    name = getattr(xp, "__name__", "numpy")
+    is_int = isinstance(positions, int) and not isinstance(positions, bool)
+    if not is_int and not hasattr(positions, "dtype"):
+        return ref()
+    torch_out = _is_torch(positions) if not is_int else name in ("torch", TORCH_XP)
+    numpy_out = _is_numpy(positions) if not is_int else name in ("numpy", NUMPY_XP)
+    dt = _np_dtype(dtype)
+    lay = layout or ("interleaved" if schedule == "transformer" else "concatenated")
+    ok = (
+        (torch_out or numpy_out)
+        and dt is not None
+        and isinstance(d, int)
+        and not isinstance(d, bool)
+        and d > 0
+        and isinstance(base, (int, float))
+        and math.isfinite(base)
+        and base > 0
+        and lay in ("interleaved", "concatenated")
+        and schedule in ("transformer", "t2t")
+        and isinstance(offset, int)
+        and offset >= 0
+        and (is_int or _integer(positions))
+    )
+    if not ok:
+        return ref()
+    if is_int:
+        if positions + offset > MAX_CACHED:
+            return ref()
+        key = (positions, d, float(base), lay, schedule, offset, dt.name)
+        return _torch_table(key, device or "cpu") if torch_out else sinusoid_table(*key)
+    if _size(positions) == 0:
+        return ref()
+    lo, hi = int(positions.min()), int(positions.max())
+    if lo < 0 or hi + offset >= MAX_CACHED:
+        return ref()
+    key = (max(1024, 1 << hi.bit_length()), d, float(base), lay, schedule, offset, dt.name)
+    if torch_out:
+        import torch
+
+        return torch.nn.functional.embedding(positions, _torch_table(key, positions.device))
+    return np.take(sinusoid_table(*key), positions, axis=0)
+
+
+# --- rope -------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _rope_tables(n: int, r: int, D: int, base: float, scaling: str, layout: str, dtype: str):
+    """Coefficient tables for positions ``0..n-1``: ``(C, M1, M2)`` of shape ``(n, D)`` (half
+    layout) or the complex ``cos + i sin`` of shape ``(n, D/2)`` (interleaved)."""
+    import json
+
+    theta, af = refpe.rope_inv_freq(r, base=base, scaling=json.loads(scaling), dtype="float64")
+    phi = np.arange(n)[:, None] * np.asarray(theta)
+    cos, sin = af * np.cos(phi), af * np.sin(phi)
+    h = r // 2
+    if layout == "interleaved":
+        e = np.ones((n, D // 2), dtype=np.complex128)
+        e[:, :h] = cos + 1j * sin
+        return (e.astype(np.complex64 if dtype == "float32" else np.complex128),)
+    C, M1, M2 = np.ones((n, D)), np.zeros((n, D)), np.zeros((n, D))
+    C[:, :h], C[:, h:r], M1[:, h:r], M2[:, :h] = cos, cos, -sin, sin
+    return tuple(t.astype(dtype) for t in (C, M1, M2))
+
+
+def _rope_half_block(x: np.ndarray, out: np.ndarray, u: np.ndarray, C, M1, M2, h: int) -> None:
+    r"""``out = x C + shift_{-h}(x M_1) + shift_{+h}(x M_2)`` on flat contiguous rows.
+
+    ``x M_1`` holds :math:`-x_b \sin` in the second half of each rotated row and zeros
+    elsewhere, so shifting it left by ``h`` lands on :math:`x_a`'s place and nowhere else;
+    ``x M_2`` holds :math:`x_a \sin` in the first half, shifted right onto :math:`x_b`.
+    Every operation is one contiguous pass.
+    """
+    np.multiply(x, C, out=out)
+    np.multiply(x, M1, out=u)
+    np.add(out[..., :-h], u[..., h:], out=out[..., :-h])
+    np.multiply(x, M2, out=u)
+    np.add(out[..., h:], u[..., :-h], out=out[..., h:])
+
+
+def _rope_fast_args(x: Any, positions: Any, rotary_dim: Any, layout: str, scaling: Any) -> Any:
+    """``(n, r)`` when the fast path applies, else ``None``."""
+    T, D = x.shape[-2], x.shape[-1]
+    r = D if rotary_dim is None else rotary_dim
+    if not (isinstance(r, int) and 0 < r <= D and r % 2 == 0 and layout in ("half", "interleaved")):
+        return None
+    if layout == "interleaved" and D % 2:
+        return None
+    if scaling is not None and str(scaling.get("rope_type", scaling.get("type"))) in (
+        "dynamic",
+        "longrope",
+    ):
+        return None
+    if isinstance(positions, int) and not isinstance(positions, bool):
+        return (positions, r) if positions == T else None
+    if positions.ndim != 1 or positions.shape[0] != T or T == 0:
+        return None
+    lo, hi = int(positions.min()), int(positions.max())
+    return (max(1024, 1 << hi.bit_length()), r) if lo >= 0 and hi < MAX_CACHED else None
+
+
+def _tables_for(x: Any, positions: Any, n: int, r: int, base: float, scaling: Any, layout: str):
+    import json
+
+    key = json.dumps(scaling, sort_keys=True)
+    dt = str(x.dtype).rsplit(".", 1)[-1]
+    tables = _rope_tables(n, r, x.shape[-1], float(base), key, layout, dt)
+    if not isinstance(positions, int):
+        pos = positions if _is_numpy(positions) else positions.cpu().numpy()
+        tables = tuple(np.take(t, pos, axis=0) for t in tables)
+    return tables
+
+
+def rope(
+    x: Any,
+    positions: Any,
+    *,
+    base: float = 10000.0,
+    layout: str = "half",
+    rotary_dim: int | None = None,
+    scaling: dict | None = None,
+) -> Any:
+    r""":func:`refpe.rope` for NumPy, blocked to cache size with preallocated outputs.
+
+    .. math::
+
+        y_a = x_a \cos\phi - x_b \sin\phi,\quad y_b = x_b \cos\phi + x_a \sin\phi,
+        \quad \phi = p\,\theta_i
+
+    Half layout: :func:`_rope_half_block` on blocks of about 64 Ki elements (three
+    contiguous multiplies, two shifted adds). Interleaved layout: ``x`` viewed as complex
+    pairs times :math:`e^{i\phi}`. A block whose result is not finite (an infinity or NaN
+    in ``x`` would leak through the zero coefficients) is recomputed by the reference.
+    Positions: ``T`` or a 1-D array of ``T`` positions in ``[0, 2^{24})``; other shapes,
+    ``dynamic`` and ``longrope`` scaling go to the reference.
+
+    Source: Su et al. (2021), RoFormer eq. (34).
+
+    Precision: ``cos``, ``sin`` (times the attention factor) in float64, rounded once to
+    ``x.dtype``; the rotation in ``x.dtype``: within
+    :math:`1.5\,\epsilon\,(|x_a| + |x_b|)` plus the table's rounding, inside the spec's
+    :math:`2\,\epsilon\,a(|x_a|+|x_b|)(1 + \dots)`.
+    """
+
+    def ref() -> Any:
+        return refpe.rope(
+            x, positions, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling
+        )
+
+    if not (_is_numpy(x, None if isinstance(positions, int) else positions)):
+        return ref()
+    if x.dtype not in (np.float32, np.float64) or x.ndim < 2 or not x.size:
+        return ref()
+    fast = _rope_fast_args(x, positions, rotary_dim, layout, scaling)
+    if fast is None:
+        return ref()
+    n, r = fast
+    tables = _tables_for(x, positions, n, r, base, scaling, layout)
+    T, D = x.shape[-2:]
+    xs = np.ascontiguousarray(x).reshape(-1, T, D)
+    out = np.empty_like(xs)
+    rows = max(1, min(T, BLOCK_ELEMENTS // D))
+    u = np.empty(rows * D, dtype=x.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        _rope_blocks(xs, out, u, tables, positions, rows, layout, r, (base, rotary_dim, scaling))
+    return out.reshape(x.shape)
+
+
+def _rope_blocks(xs, out, u, tables, positions, rows, layout, r, options) -> None:
+    base, rotary_dim, scaling = options
+    T = xs.shape[1]
+    for t0 in range(0, T, rows):
+        t1 = min(T, t0 + rows)
+        tab = [t[t0:t1] for t in tables]
+        for i in range(xs.shape[0]):
+            xb, ob = xs[i, t0:t1], out[i, t0:t1]
+            if layout == "interleaved":
+                c = tab[0].dtype
+                np.multiply(xb.view(c), tab[0], out=ob.view(c))
+            else:
+                flat = [a.reshape(-1) for a in (xb, ob, *tab)]
+                _rope_half_block(flat[0], flat[1], u[: flat[0].size], *flat[2:], r // 2)
+            if not np.isfinite(np.add.reduce(ob, axis=None)):
+                pos = np.arange(t0, t1) if isinstance(positions, int) else positions[t0:t1]
+                ob[...] = refpe.rope(
+                    xb, pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling
+                )
+
+
+def rope_torch(
+    x: Any,
+    positions: Any,
+    *,
+    base: float = 10000.0,
+    layout: str = "half",
+    rotary_dim: int | None = None,
+    scaling: dict | None = None,
+    out: Any = None,
+) -> Any:
+    r""":func:`refpe.rope` for PyTorch tensors; ``out=x`` rotates ``x`` in place.
+
+    .. math::
+
+        y = x \odot C + \mathrm{shift}_{-h}(x \odot M_1) + \mathrm{shift}_{+h}(x \odot M_2)
+
+    (half layout, tables as in :func:`_rope_half_block`, applied to the flattened
+    ``(T·D)`` rows of each leading index, so each operation is one contiguous pass
+    PyTorch spreads over its threads); interleaved layout: ``view_as_complex(x) *`` the
+    complex table. Blocks of leading rows keep the temporaries small. A non-finite block
+    result is recomputed by the reference.
+
+    Source: Su et al. (2021), RoFormer eq. (34).
+
+    Precision: as :func:`rope` (float32/float64 rotation in ``x.dtype``, tables from float64).
+    """
+    import torch
+
+    def ref(xx: Any, pos: Any) -> Any:
+        return refpe.rope(xx, pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling)
+
+    pos_arr = None if isinstance(positions, int) else positions
+    if not _is_torch(x, pos_arr) or x.dtype not in (torch.float32, torch.float64) or x.ndim < 2:
+        return _into(ref(x, positions), out)
+    fast = _rope_fast_args(x, positions, rotary_dim, layout, scaling) if x.numel() else None
+    if fast is None:
+        return _into(ref(x, positions), out)
+    n, r = fast
+    tables = [
+        torch.from_numpy(t).to(x.device)
+        for t in _tables_for(x, positions, n, r, base, scaling, layout)
+    ]
+    T, D = x.shape[-2:]
+    xs = x.reshape(-1, T, D)
+    dest = torch.empty_like(xs) if out is None else out.view(-1, T, D)
+    k = max(1, (1 << 22) // (T * D))
+    h = r // 2
+    for i in range(0, xs.shape[0], k):
+        xb, ob = xs[i : i + k], dest[i : i + k]
+        if out is x:
+            xb = xb.clone()
+        if layout == "interleaved":
+            pairs = (*xb.shape[:-1], D // 2, 2)
+            zo = torch.view_as_complex(ob.view(pairs))
+            torch.mul(torch.view_as_complex(xb.reshape(pairs)), tables[0], out=zo)
+        else:
+            C, M1, M2 = (t.reshape(-1) for t in tables)
+            fx = xb.reshape(xb.shape[0], -1)
+            u, v = fx * M1, fx * M2
+            fo = ob.view(ob.shape[0], -1)
+            torch.mul(fx, C, out=fo)
+            fo[:, :-h] += u[:, h:]
+            fo[:, h:] += v[:, :-h]
+        if not bool(torch.isfinite(ob.sum())):
+            pos = torch.arange(T, device=x.device) if isinstance(positions, int) else positions
+            ob.copy_(ref(xb, pos))
+    return dest.view(x.shape) if out is None else out
+
+
+def _into(y: Any, out: Any) -> Any:
+    if out is None:
+        return y
+    out.copy_(y)
+    return out
+
+
+# --- token-lookup, input-add ------------------------------------------------------------------
+
+
+def _finite_scale(scale: Any, *allowed: Any) -> bool:
+    """A finite real ``scale`` (bool refused), or one of ``allowed`` (``None``)."""
+    if any(scale is a for a in allowed):
+        return True
+    real = isinstance(scale, (int, float)) and not isinstance(scale, bool)
+    return real and math.isfinite(scale)
+
+
+def _check_ids(name: str, ids: Any, n: int, what: str = "") -> None:
+    """The range check done once: min and max; the reference's message when one is out."""
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n):
+        import array_api_compat
+
+        require_range(name, ids, 0, n, array_api_compat.array_namespace(ids), what)
+
+
+def token_lookup(
+    ids: Any, table: Any, *, scale: float | None = None, padding_idx: int | None = None
+) -> Any:
+    r""":func:`refpe.token_lookup` for NumPy: ``np.take`` with the range checked once.
+
+    .. math::
+
+        \mathrm{out}[s, :] = c\,W[\mathrm{ids}[s], :]
+
+    Source: seed 000 §3.1; seed 004 §1. Precision: the gather is bit-exact; ``scale`` is
+    applied in ``table.dtype`` (``scale`` rounded to it, then one rounded product: within
+    the spec's one-ulp bound, which allows both roundings).
+    """
+
+    def ref() -> Any:
+        return refpe.token_lookup(ids, table, scale=scale, padding_idx=padding_idx)
+
+    if not (_is_numpy(ids, table) and ids.dtype.kind in "iu" and table.ndim == 2):
+        return ref()
+    if table.dtype.kind != "f" or padding_idx is not None or not _finite_scale(scale, None):
+        return ref()
+    _check_ids("ids", ids, table.shape[0])
+    out = np.take(table, ids.reshape(-1), axis=0, mode="clip").reshape(*ids.shape, table.shape[1])
+    if scale is not None:
+        np.multiply(out, scale, out=out)
+    return out
+
+
+def token_lookup_torch(
+    ids: Any, table: Any, *, scale: float | None = None, padding_idx: int | None = None
+) -> Any:
+    r""":func:`refpe.token_lookup` for PyTorch: ``F.embedding`` with the range checked once.
+
+    .. math::
+
+        \mathrm{out}[s, :] = c\,W[\mathrm{ids}[s], :]
+
+    Source: seed 000 §3.1; seed 004 §1. Precision: as :func:`token_lookup`.
+    """
+    import torch
+
+    def ref() -> Any:
+        return refpe.token_lookup(ids, table, scale=scale, padding_idx=padding_idx)
+
+    if not _is_torch(ids, table) or ids.dtype not in (torch.int64, torch.int32):
+        return ref()
+    if not table.dtype.is_floating_point or table.ndim != 2 or padding_idx is not None:
+        return ref()
+    if not _finite_scale(scale, None):
+        return ref()
+    if ids.numel():
+        lo, hi = torch.aminmax(ids)
+        if int(lo) < 0 or int(hi) >= table.shape[0]:
+            return ref()
+    out = torch.nn.functional.embedding(ids.reshape(-1), table)
+    out = out.reshape(*ids.shape, table.shape[1])
+    return out.mul_(scale) if scale is not None else out
+
+
+def input_add(
+    ids: Any,
+    table: Any,
+    pe_table: Any,
+    *,
+    positions: Any = None,
+    scale: float = 1.0,
+    combine: str = "add",
+    start: int = 0,
+) -> Any:
+    r""":func:`refpe.input_add` for NumPy: one gather into the output, then in-place updates.
+
+    .. math::
+
+        x[s, t] = c\,E[\mathrm{ids}[s, t]] + PE[\mathrm{pos}[s, t]]
+
+    Default positions ``start + arange(T)`` read a contiguous slice of ``pe_table`` that is
+    broadcast, not gathered. Source: seed 000 §3.2; seed 003 §4.1; seed 004 §3.
+
+    Precision: in ``table.dtype``: ``c`` rounded, the product rounded, the sum rounded
+    (within :math:`1.5\,\epsilon\,(|cE| + |PE|)`, the spec's float32 bound); float64
+    tables go to the reference, which rounds once.
+    """
+
+    def ref() -> Any:
+        return refpe.input_add(
+            ids, table, pe_table, positions=positions, scale=scale, combine=combine, start=start
+        )
+
+    fast = (
+        _is_numpy(ids, table, pe_table, positions)
+        and combine == "add"
+        and ids.dtype.kind in "iu"
+        and ids.ndim >= 1
+        and table.dtype == np.float32
+        and pe_table.dtype == table.dtype
+        and table.ndim == pe_table.ndim == 2
+        and table.shape[1] == pe_table.shape[1]
+        and _finite_scale(scale)
+    )
+    if not fast:
+        return ref()
+    _check_ids("ids", ids, table.shape[0])
+    T = ids.shape[-1]
+    if positions is None:
+        s = operator.index(start)
+        if s < 0 or s + T > pe_table.shape[0]:
+            return ref()
+        where = pe_table[s : s + T]
+    else:
+        if positions.dtype.kind not in "iu":
+            return ref()
+        try:
+            pos = np.broadcast_to(positions, ids.shape)
+        except ValueError:
+            return ref()
+        _check_ids("positions", pos, pe_table.shape[0], " of pe_table")
+        where = np.take(pe_table, pos, axis=0, mode="clip")
+    out = np.take(table, ids.reshape(-1), axis=0, mode="clip").reshape(*ids.shape, table.shape[1])
+    if scale != 1:
+        np.multiply(out, scale, out=out)
+    out += where
+    return out
+
+
+# --- embedding-grad ---------------------------------------------------------------------------
+
+#: Segments up to this many rows are summed together by length; longer ones one by one.
+SHORT = 64
+
+
+def _segment_sums(ids: np.ndarray, g: np.ndarray, out: np.ndarray, mean: bool) -> None:
+    """``out[v]`` = the float64 sum (``mean``: the mean) of the rows of ``g`` with id ``v``,
+    rounded once to ``out.dtype``. Rows are visited in id order; every reduction runs over
+    contiguous rows."""
+    order = np.argsort(ids, kind="stable")
+    sid = ids[order]
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if ids.size else np.zeros(0, int)
+    counts = np.diff(np.r_[starts, ids.size])
+    seg = sid[starts]
+    single = counts == 1
+    out[seg[single]] = g[order[starts[single]]]
+    d = g.shape[1]
+    for L in np.unique(counts[(counts > 1) & (counts <= SHORT)]):
+        which = np.flatnonzero(counts == L)
+        step = max(1, (1 << 21) // (int(L) * d))
+        for k in range(0, which.size, step):
+            w = which[k : k + step]
+            total = np.add.reduce(g[order[starts[w][:, None] + np.arange(L)]], axis=1, dtype=float)
+            out[seg[w]] = total / L if mean else total
+    chunk = max(1, (1 << 21) // d)
+    for j in np.flatnonzero(counts > SHORT):
+        a, b = starts[j], starts[j] + counts[j]
+        total = np.zeros(d)
+        for c in range(a, b, chunk):
+            total += np.add.reduce(g[order[c : min(b, c + chunk)]], axis=0, dtype=float)
+        out[seg[j]] = total / counts[j] if mean else total
+
+
+def embedding_grad(
+    ids: Any,
+    grad_out: Any,
+    num_embeddings: int,
+    *,
+    padding_idx: int | None = None,
+    scale_grad_by_freq: bool = False,
+    frozen: Any = None,
+) -> Any:
+    r""":func:`refpe.embedding_grad` for NumPy: sorted segment sums instead of ``np.add.at``.
+
+    .. math::
+
+        \frac{\partial L}{\partial W_v} = \sum_{s:\ \mathrm{ids}_s = v}
+            \frac{\partial L}{\partial \mathrm{out}_s}
+
+    The ids are sorted (stably); an id seen once copies its row; ids seen ``L <= 64``
+    times are summed together, all segments of one length at once (a gather to
+    ``(segments, L, d)`` and a float64 reduction over the middle axis); longer segments
+    are reduced one by one in chunks of contiguous rows. ``scale_grad_by_freq``,
+    ``padding_idx`` and ``frozen`` as the reference.
+
+    Source: seed 004 §5; PyTorch ``embedding_backward``.
+
+    Precision: every sum is accumulated in float64 and rounded once to ``grad_out.dtype``
+    (float32: within :math:`\epsilon/2` of the exact sum plus :math:`n\,2^{-53}\sum|g|`,
+    inside the spec's :math:`2\epsilon\sum|g|`).
+    """
+
+    def ref() -> Any:
+        return refpe.embedding_grad(
+            ids, grad_out, num_embeddings, padding_idx=padding_idx,
+            scale_grad_by_freq=scale_grad_by_freq, frozen=frozen,
+        )  # fmt: skip
+
+    frozen_arr = None if frozen is None or isinstance(frozen, bool) else frozen
+    if not (_is_numpy(ids, grad_out, frozen_arr) and ids.dtype.kind in "iu"):
+        return ref()
+    if grad_out.dtype.kind != "f" or grad_out.shape[:-1] != ids.shape or grad_out.ndim < 1:
+        return ref()
+    if not isinstance(num_embeddings, int) or num_embeddings <= 0 or frozen is True:
+        return ref()
+    if frozen_arr is not None and (
+        frozen_arr.dtype != bool or frozen_arr.shape != (num_embeddings,)
+    ):
+        return ref()
+    n = num_embeddings
+    if padding_idx is not None and not (isinstance(padding_idx, int) and -n <= padding_idx < n):
+        return ref()
+    _check_ids("ids", ids, n)
+    flat = ids.reshape(-1)
+    g = grad_out.reshape(flat.size, grad_out.shape[-1])
+    out = np.zeros((n, g.shape[1]), dtype=grad_out.dtype)
+    _segment_sums(flat, g, out, bool(scale_grad_by_freq))
+    if padding_idx is not None:
+        out[padding_idx % n] = 0
+    if frozen_arr is not None:
+        out[frozen_arr] = 0
+    return out
+
+
+def embedding_grad_torch(
+    ids: Any,
+    grad_out: Any,
+    num_embeddings: int,
+    *,
+    padding_idx: int | None = None,
+    scale_grad_by_freq: bool = False,
+    frozen: Any = None,
+) -> Any:
+    r""":func:`refpe.embedding_grad` for PyTorch CPU tensors: :func:`embedding_grad` on their
+    memory (no copy), the result as a tensor.
+
+    .. math::
+
+        \frac{\partial L}{\partial W_v} = \sum_{s:\ \mathrm{ids}_s = v}
+            \frac{\partial L}{\partial \mathrm{out}_s}
+
+    Source: seed 004 §5. Precision: as :func:`embedding_grad` (float64 sums, rounded once).
+    Tensors on other devices go to the reference.
+    """
+    import torch
+
+    frozen_arr = None if frozen is None or isinstance(frozen, bool) else frozen
+    on_cpu = _is_torch(ids, grad_out, frozen_arr) and all(
+        t.device.type == "cpu" for t in (ids, grad_out, frozen_arr) if t is not None
+    )
+    if not on_cpu or grad_out.dtype not in (torch.float32, torch.float64):
+        return refpe.embedding_grad(
+            ids, grad_out, num_embeddings, padding_idx=padding_idx,
+            scale_grad_by_freq=scale_grad_by_freq, frozen=frozen,
+        )  # fmt: skip
+    host = embedding_grad(
+        ids.numpy(), grad_out.detach().numpy(), num_embeddings, padding_idx=padding_idx,
+        scale_grad_by_freq=scale_grad_by_freq,
+        frozen=frozen if frozen_arr is None else frozen_arr.numpy(),
+    )  # fmt: skip
+    return torch.from_numpy(np.asarray(host))
+
+
+# --- which kernel -----------------------------------------------------------------------------
+
+#: ``(spec id, backend name) -> kernel``.
+KERNELS: dict[tuple[str, str], Callable[..., Any]] = {
+    ("pe-sinusoidal", "numpy"): pe_sinusoidal,
+    ("pe-sinusoidal", "torch"): pe_sinusoidal,
+    ("rope", "numpy"): rope,
+    ("rope", "torch"): rope_torch,
+    ("token-lookup", "numpy"): token_lookup,
+    ("token-lookup", "torch"): token_lookup_torch,
+    ("input-add", "numpy"): input_add,
+    ("embedding-grad", "numpy"): embedding_grad,
+    ("embedding-grad", "torch"): embedding_grad_torch,
+}
+
+
+def fastest(spec_id: str, backend: str = "numpy") -> Callable[..., Any]:
+    """The kernel to use for ``spec_id`` on ``backend``: a fast kernel, else the reference."""
+    kernel = KERNELS.get((spec_id, backend))
+    return kernel if kernel is not None else refpe.spec(spec_id).function

@@ -1,0 +1,107 @@
+"""The tensor2tensor / fairseq sinusoid schedule, transcribed from the published code.
+
+Neither library installs here (tensor2tensor needs TensorFlow 1, fairseq no longer builds),
+so these subjects are the published formulas written out with the same dtype and order of
+operations: tensor2tensor ``common_attention.get_timing_signal_1d`` (float32) and fairseq
+``SinusoidalPositionalEmbedding.get_embedding`` (a float32 torch table indexed from
+``padding_idx + 1``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..subjects import Subject, register_subject
+
+
+def _positions(kwargs: Mapping[str, Any]) -> np.ndarray:
+    p = kwargs["positions"]
+    return (np.arange(p) if isinstance(p, int) else np.asarray(p)) + kwargs.get("offset", 0)
+
+
+def _t2t(kwargs: Mapping[str, Any], dtype: str) -> Any:
+    """``get_timing_signal_1d(length, channels, min_timescale=1, max_timescale=base)``."""
+    channels, f32 = kwargs["d"], np.float32
+    position = _positions(kwargs).astype(f32)
+    n = channels // 2
+    increment = math.log(float(kwargs.get("base", 1.0e4)) / 1.0) / max(float(n) - 1, 1.0)
+    inv = f32(1.0) * np.exp(np.arange(n, dtype=f32) * f32(-increment))
+    scaled = position[..., None] * inv
+    signal = np.concatenate([np.sin(scaled), np.cos(scaled)], axis=-1)
+    pad = [(0, 0)] * (signal.ndim - 1) + [(0, channels % 2)]
+    return np.pad(signal, pad).astype(dtype)
+
+
+def _fairseq(kwargs: Mapping[str, Any], dtype: str) -> Any:
+    """``get_embedding(num_embeddings, embedding_dim, padding_idx)``, then the lookup."""
+    import torch
+
+    d, pos = kwargs["d"], _positions(kwargs)
+    half = d // 2
+    emb = math.log(float(kwargs.get("base", 10000.0))) / (half - 1)
+    emb = torch.exp(torch.arange(half, dtype=torch.float) * -emb)
+    emb = torch.arange(int(pos.max()) + 1, dtype=torch.float).unsqueeze(1) * emb.unsqueeze(0)
+    emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
+    if d % 2 == 1:
+        emb = torch.cat([emb, torch.zeros(emb.shape[0], 1)], dim=1)
+    return emb[torch.from_numpy(pos.copy())].to(getattr(torch, dtype)).numpy()
+
+
+def _applies(case: Any) -> str | None:
+    kw = case.kwargs
+    if case.raises is not None:
+        return "bad-input case: a transcription is not checked for refusals"
+    if (
+        kw.get("schedule", "transformer") != "t2t"
+        or kw.get("layout", "concatenated") != "concatenated"
+    ):
+        return "tensor2tensor / fairseq use the t2t schedule, concatenated"
+    return None
+
+
+def _fairseq_differs(case: Any) -> str | None:
+    if case.kwargs["d"] < 4:
+        return (
+            "fairseq divides by d/2 - 1 in Python: d in {2, 3} raises ZeroDivisionError "
+            "(tensor2tensor divides by max(d/2 - 1, 1))"
+        )
+    return None
+
+
+register_subject(
+    Subject(
+        name="tensor2tensor.get_timing_signal_1d (transcribed)",
+        spec="pe-sinusoidal",
+        library="numpy",
+        call=_t2t,
+        dtypes=("float32",),
+        applies=_applies,
+        convention={
+            "library": "tensor2tensor (transcribed)",
+            "layout": "concatenated [sin | cos], odd d padded with a zero column",
+            "schedule": "t2t: exp(-i ln(max/min) / max(d/2 - 1, 1))",
+            "frequency dtype": "float32",
+            "offset": "start_index",
+        },
+    ),
+    Subject(
+        name="fairseq.SinusoidalPositionalEmbedding (transcribed)",
+        spec="pe-sinusoidal",
+        library="torch",
+        call=_fairseq,
+        dtypes=("float32",),
+        applies=_applies,
+        differs=_fairseq_differs,
+        convention={
+            "library": "fairseq (transcribed)",
+            "layout": "concatenated [sin | cos], odd d padded with a zero column",
+            "schedule": "t2t: exp(-i ln(10000) / (d/2 - 1))",
+            "frequency dtype": "float32 table",
+            "offset": "padding_idx + 1 (make_positions); padding_idx row zeroed",
+        },
+    ),
+)

@@ -1,0 +1,85 @@
+"""``refpe bench``: throughput of the hot specs against a memory copy and the usual peers.
+
+The harness lives in ``refpe.backends.bench`` (imported when the command runs); this module
+only adds the sub-command to ``refpe``'s parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def _csv(values: list[str] | None) -> list[str]:
+    return [v for item in values or () for v in item.split(",") if v]
+
+
+def _fmt(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if unit == "s":
+        return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
+    if unit == "err":
+        return f"{v:.3g}" if v != float("inf") else "inf"
+    return f"{v:.3g}"
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .backends import bench
+    from .cli import UsageError
+
+    specs = list(args.specs) or list(bench.SPECS)
+    for s in specs:
+        if s not in bench.SPECS:
+            raise UsageError(f"no benchmark for spec {s!r}; benchmarked: {', '.join(bench.SPECS)}")
+    backends = _csv(args.backend) or list(bench.BACKENDS)
+    for b in backends:
+        if b not in bench.BACKENDS:
+            raise UsageError(f"unknown bench backend {b!r}; known: {', '.join(bench.BACKENDS)}")
+    if args.repeats is not None and args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
+    console = Console()
+
+    def progress(rec: dict[str, Any]) -> None:
+        console.print(f"measured {rec['spec']} {rec['case']} [{rec['backend']}]")
+
+    doc = bench.run(
+        specs, backends, quick=args.quick, sweeps=args.sweep, repeats=args.repeats,
+        progress=progress,
+    )  # fmt: skip
+    t = Table(title=f"refpe bench ({'quick' if args.quick else 'full'} sizes)")
+    for col in ("spec", "case", "backend", "candidate", "median", "GB/s", "vs copy", "vs peer",
+                "error", "what ran"):  # fmt: skip
+        t.add_column(col, overflow="fold")
+    for r in doc["results"]:
+        for label, c in r["candidates"].items():
+            t.add_row(
+                r["spec"], r["case"], r["backend"], label, _fmt(c.get("median_s"), "s"),
+                _fmt(c.get("gbytes_per_s")), _fmt(c.get("vs_copy")), _fmt(c.get("vs_peer")),
+                _fmt(c.get("error"), "err"), c.get("skipped") or c["name"],
+            )  # fmt: skip
+    console.print(t)
+    for tg in doc["targets"]:
+        mark = "met" if tg["met"] else "NOT met"
+        console.print(f"target {mark}: {tg['name']}: measured {tg['measured']:.3g}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+        console.print(f"JSON written to {args.json}")
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``bench`` to ``refpe``'s sub-command parsers."""
+    b = subparsers.add_parser("bench", help="time the hot specs against a copy and their peers")
+    b.add_argument("specs", nargs="*", metavar="SPEC", help="spec ids (default: all benchmarked)")
+    b.add_argument("--backend", action="append", help="numpy, torch (comma-separated or repeated)")
+    b.add_argument("--json", metavar="PATH", help="write the results to PATH (refpe-bench/1)")
+    b.add_argument("--quick", action="store_true", help="small sizes (tests, CI)")
+    b.add_argument("--sweep", action="store_true", help="also time against T and d")
+    b.add_argument("--repeats", type=int, help="timed rounds (default 7, 3 with --quick)")
+    b.set_defaults(handler=_bench)

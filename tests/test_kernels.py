@@ -1,0 +1,339 @@
+"""The fast kernels (refpe.backends.kernels) against the reference, with each spec's error model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import no_change, to_numpy, xp_asarray
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from refpe.backends import kernels as K
+from refpe.conformance.adapters.kernels import KERNEL_NAMES
+
+import refpe
+from refpe._registry import EPS
+
+torch = pytest.importorskip("torch")
+
+
+def spec_error(spec_id: str, y, inputs: dict, dtype: str) -> float:
+    """The normalised error of ``y`` against the float64 reference on ``inputs`` (as the suite)."""
+    spec = refpe.spec(spec_id)
+    host = {k: v.astype(np.float64) if getattr(v, "dtype", None) == dtype else v for k, v in
+            inputs.items()}  # fmt: skip
+    exact = np.asarray(spec.function(**host), dtype=np.float64)
+    scale = spec.error.bound_scale(host, exact, dtype)
+    diff = np.abs(to_numpy(y).astype(np.float64) - exact)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(diff == 0, 0.0, diff / (EPS[dtype] * scale))
+    return float(err.max()) if err.size else 0.0
+
+
+def test_every_kernel_is_a_subject():
+    assert {(s, b) for s, b, _ in KERNEL_NAMES} == set(K.KERNELS)
+    for s, b, name in KERNEL_NAMES:
+        assert K.KERNELS[(s, b)] is getattr(K, name)
+        assert K.fastest(s, b) is getattr(K, name)
+    assert K.fastest("layer-norm", "numpy") is refpe.layer_norm
+    assert K.fastest("rope", "jax") is refpe.rope
+    with pytest.raises(KeyError, match="unknown spec id 'nope'"):
+        K.fastest("nope")
+
+
+# --- pe-sinusoidal ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"d": 64},
+        {"d": 7},
+        {"d": 10, "layout": "concatenated"},
+        {"d": 9, "schedule": "t2t", "offset": 2},
+        {"d": 9, "schedule": "t2t", "layout": "interleaved"},
+        {"d": 32, "base": 500.0, "offset": 70000},
+    ],
+)
+def test_sinusoid_table_float32_is_the_exact_value_rounded_once(kw):
+    n = 3000
+    got = K.pe_sinusoidal(n, dtype="float32", **kw)
+    want = refpe.pe_sinusoidal(n, dtype="float64", **kw)
+    # rounding a value of magnitude <= 1 once: at most eps32 / 4, plus the float64 reference's
+    # own 2 eps64 (1 + |p w|) <= 2**-52 * 4e4, far below that
+    assert np.abs(got.astype(np.float64) - want).max() <= EPS["float32"] / 4 + 2e-11
+    assert got.dtype == np.float32 and got.shape == (n, kw["d"])
+
+
+def test_sinusoid_float64_is_the_reference_bit_for_bit():
+    got = K.pe_sinusoidal(777, 30, dtype="float64", offset=3)
+    np.testing.assert_array_equal(got, refpe.pe_sinusoidal(777, 30, dtype="float64", offset=3))
+
+
+def test_sinusoid_table_is_cached_and_read_only():
+    a = K.pe_sinusoidal(100, 16, dtype="float32")
+    assert a is K.pe_sinusoidal(100, 16, dtype=np.float32)
+    assert not a.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        a[0, 0] = 1.0
+    assert K.pe_sinusoidal(100, 16, dtype="float32", base=100.0) is not a
+
+
+def test_sinusoid_positions_array_is_a_lookup_in_the_table():
+    pos = np.array([[0, 5, 2047], [9, 9, 1]])
+    got = K.pe_sinusoidal(pos, 24, dtype="float32")
+    assert got.flags.writeable and got.shape == (2, 3, 24)
+    np.testing.assert_array_equal(got, K.pe_sinusoidal(2048, 24, dtype="float32")[pos])
+    with no_change(pos):
+        K.pe_sinusoidal(pos, 24, dtype="float32", offset=1)
+
+
+def test_sinusoid_outside_the_cache_goes_to_the_reference():
+    pos = np.array([-3, 0, 2**30])
+    np.testing.assert_array_equal(
+        K.pe_sinusoidal(pos, 8, dtype="float32"), refpe.pe_sinusoidal(pos, 8, dtype="float32")
+    )
+
+
+def test_sinusoid_bad_input_raises_like_the_reference():
+    with pytest.raises(ValueError, match="d must be positive, got 0"):
+        K.pe_sinusoidal(3, 0)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        K.pe_sinusoidal(3, 4, layout="x")
+    with pytest.raises(TypeError, match="positions must be an integer array"):
+        K.pe_sinusoidal(np.array([0.5]), 4)
+
+
+def test_sinusoid_torch_table_matches_numpy():
+    import array_api_compat.torch as txp
+
+    t = K.pe_sinusoidal(300, 12, dtype=torch.float32, xp=txp)
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
+    np.testing.assert_array_equal(t.numpy(), K.pe_sinusoidal(300, 12, dtype="float32"))
+    rows = K.pe_sinusoidal(torch.tensor([[3, 1]]), 12, dtype="float32")
+    np.testing.assert_array_equal(rows.numpy(), K.pe_sinusoidal(300, 12, dtype="float32")[[[3, 1]]])
+
+
+def test_sinusoid_other_libraries_get_the_reference(xp):
+    pos = xp_asarray(xp, [0, 3, 7], dtype=xp.int32)
+    got = K.pe_sinusoidal(pos, 6, dtype="float32")
+    np.testing.assert_array_equal(
+        to_numpy(got), to_numpy(refpe.pe_sinusoidal(pos, 6, dtype="float32"))
+    )
+
+
+# --- rope -------------------------------------------------------------------------------------
+
+ROPE_CASES = [
+    {"layout": "half"},
+    {"layout": "interleaved"},
+    {"layout": "half", "rotary_dim": 8},
+    {"layout": "interleaved", "rotary_dim": 6},
+    {"layout": "half", "scaling": {"rope_type": "linear", "factor": 4.0}},
+    {
+        "layout": "half",
+        "scaling": {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 64},
+    },
+]
+
+
+def _x(shape, dtype, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kw", ROPE_CASES)
+def test_rope_within_the_error_model(kw, dtype):
+    x = _x((2, 3, 700, 16), dtype)
+    for positions in (700, np.random.default_rng(1).integers(0, 5000, 700)):
+        with no_change(x):
+            y = K.rope(x, positions, **kw)
+        assert y.dtype == x.dtype and y.shape == x.shape
+        assert spec_error("rope", y, {"x": x, "positions": positions, **kw}, dtype) <= 2
+        tpos = positions if isinstance(positions, int) else torch.from_numpy(positions)
+        yt = K.rope_torch(torch.from_numpy(x), tpos, **kw)
+        assert spec_error("rope", yt, {"x": x, "positions": positions, **kw}, dtype) <= 2
+
+
+def test_rope_untouched_dims_are_bit_exact():
+    x = _x((3, 50, 12), "float32")
+    for layout in ("half", "interleaved"):
+        y = K.rope(x, 50, layout=layout, rotary_dim=4)
+        np.testing.assert_array_equal(y[..., 4:], x[..., 4:])
+
+
+def test_rope_torch_in_place():
+    x = _x((2, 4, 64, 8), "float32")
+    want = K.rope(x, 64)
+    t = torch.from_numpy(x.copy())
+    assert K.rope_torch(t, 64, out=t) is t
+    assert spec_error("rope", t, {"x": x, "positions": 64}, "float32") <= 2
+    np.testing.assert_allclose(t.numpy(), want, rtol=0, atol=4 * EPS["float32"] * np.abs(x).max())
+
+
+@pytest.mark.parametrize("layout", ["half", "interleaved"])
+def test_rope_non_finite_stays_where_the_reference_puts_it(layout):
+    x = _x((2, 40, 8), "float32")
+    x[0, 3, 1], x[1, 7, 6] = np.inf, np.nan
+    want = refpe.rope(x, 40, layout=layout)
+    for got in (K.rope(x, 40, layout=layout), K.rope_torch(torch.from_numpy(x), 40, layout=layout)):
+        got = to_numpy(got)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+def test_rope_other_shapes_go_to_the_reference():
+    x = _x((2, 1, 5, 4), "float32")
+    pos = np.array([[[0, 1, 2, 3, 4]], [[7, 8, 9, 10, 11]]])
+    np.testing.assert_array_equal(K.rope(x, pos), refpe.rope(x, pos))
+    dyn = {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": 4}
+    np.testing.assert_array_equal(K.rope(x, 5, scaling=dyn), refpe.rope(x, 5, scaling=dyn))
+
+
+def test_rope_bad_input_raises_like_the_reference():
+    x = _x((2, 5, 4), "float32")
+    with pytest.raises(ValueError, match=r"positions of shape \(3,\) do not broadcast"):
+        K.rope(x, np.arange(3))
+    with pytest.raises(ValueError, match="layout must be one of"):
+        K.rope(x, 5, layout="x")
+    with pytest.raises(ValueError, match="layout must be one of"):
+        K.rope_torch(torch.from_numpy(x), 5, layout="x")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    T=st.integers(1, 40),
+    half=st.integers(1, 6),
+    lead=st.integers(1, 3),
+    layout=st.sampled_from(["half", "interleaved"]),
+    start=st.integers(0, 10**6),
+)
+def test_rope_property_within_the_error_model(T, half, lead, layout, start):
+    x = _x((lead, T, 2 * half), "float32", seed=T * half)
+    pos = np.arange(start, start + T)
+    y = K.rope(x, pos, layout=layout)
+    assert spec_error("rope", y, {"x": x, "positions": pos, "layout": layout}, "float32") <= 2
+
+
+# --- token-lookup, input-add ------------------------------------------------------------------
+
+
+def test_token_lookup_is_the_reference():
+    table = _x((50, 6), "float32")
+    ids = np.random.default_rng(2).integers(0, 50, (4, 9))
+    np.testing.assert_array_equal(K.token_lookup(ids, table), refpe.token_lookup(ids, table))
+    got = K.token_lookup(ids, table, scale=math.sqrt(6))
+    assert (
+        spec_error("token-lookup", got, {"ids": ids, "table": table, "scale": 6**0.5}, "float32")
+        <= 1
+    )
+    t = K.token_lookup_torch(torch.from_numpy(ids), torch.from_numpy(table), scale=2.5)
+    assert spec_error("token-lookup", t, {"ids": ids, "table": table, "scale": 2.5}, "float32") <= 1
+    assert K.token_lookup(np.zeros((0, 3), dtype=np.int64), table).shape == (0, 3, 6)
+
+
+@pytest.mark.parametrize("fn", [K.token_lookup, K.token_lookup_torch])
+def test_token_lookup_refuses_ids_out_of_range(fn):
+    table = _x((5, 3), "float32")
+    wrap = (lambda a: a) if fn is K.token_lookup else torch.from_numpy
+    with pytest.raises(
+        IndexError, match=r"ids out of range: value 7 at flat index 3 is not in \[0, 5\)"
+    ):
+        fn(wrap(np.array([0, 1, 2, 7])), wrap(table))
+    with pytest.raises(IndexError, match="value -1 at flat index 0"):
+        fn(wrap(np.array([-1, 2])), wrap(table))
+    with pytest.raises(TypeError, match="ids must be an integer array"):
+        fn(wrap(np.array([0.0])), wrap(table))
+    with pytest.raises(ValueError, match="scale must be a finite real number, got True"):
+        fn(wrap(np.array([0])), wrap(table), scale=True)
+
+
+def test_input_add_within_the_error_model():
+    table, pe = _x((40, 8), "float32"), _x((30, 8), "float32", seed=1)
+    ids = np.random.default_rng(3).integers(0, 40, (3, 12))
+    for kw in (
+        {},
+        {"scale": math.sqrt(8)},
+        {"start": 5},
+        {"positions": np.arange(12)[::-1].copy()},
+    ):
+        inputs = {"ids": ids, "table": table, "pe_table": pe, **kw}
+        with no_change(ids, table, pe):
+            got = K.input_add(**inputs)
+        assert got.dtype == np.float32 and got.shape == (3, 12, 8)
+        assert spec_error("input-add", got, inputs, "float32") <= 1.5
+
+
+def test_input_add_refuses_positions_past_the_table():
+    table, pe = _x((40, 8), "float32"), _x((10, 8), "float32")
+    ids = np.zeros((2, 12), dtype=np.int64)
+    with pytest.raises(IndexError, match="positions out of range of pe_table: value 10"):
+        K.input_add(ids, table, pe)
+    with pytest.raises(IndexError, match="ids out of range: value 40"):
+        K.input_add(ids + 40, table, pe[:, :8], positions=np.zeros(12, dtype=np.int64))
+
+
+# --- embedding-grad ---------------------------------------------------------------------------
+
+
+def _grad_case(seed=0, n=40, N=3000, d=5, dtype="float32"):
+    g = np.random.default_rng(seed)
+    ids = (g.zipf(1.3, N) % n).reshape(30, -1)
+    return ids, g.standard_normal((*ids.shape, d)).astype(dtype) * 10.0 ** g.integers(
+        -3, 3, (*ids.shape, 1)
+    )
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"scale_grad_by_freq": True}, {"padding_idx": -1}, {"frozen": np.arange(40) % 3 == 0}],
+)
+def test_embedding_grad_is_the_float64_sum_rounded_once(kw):
+    ids, g = _grad_case()
+    assert np.bincount(ids.ravel()).max() > K.SHORT  # long segments and short ones
+    with no_change(ids, g):
+        got = K.embedding_grad(ids, g, 40, **kw)
+    inputs = {"ids": ids, "grad_out": g, "num_embeddings": 40, **kw}
+    # one rounding of a float64 sum: eps/2 of |sum| <= eps/2 of the sum of |terms|
+    assert spec_error("embedding-grad", got, inputs, "float32") <= 0.5 + 1e-6
+    tkw = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    t = K.embedding_grad_torch(torch.from_numpy(ids), torch.from_numpy(g), 40, **tkw)
+    np.testing.assert_array_equal(t.numpy(), got)
+
+
+def test_embedding_grad_float64_and_empty():
+    ids, g = _grad_case(seed=1, dtype="float64")
+    got = K.embedding_grad(ids, g, 40)
+    assert (
+        spec_error(
+            "embedding-grad", got, {"ids": ids, "grad_out": g, "num_embeddings": 40}, "float64"
+        )
+        <= 2
+    )
+    assert not K.embedding_grad(np.zeros(0, dtype=np.int64), np.zeros((0, 3)), 4).any()
+
+
+def test_embedding_grad_bad_input_raises_like_the_reference():
+    g = np.ones((3, 2), dtype=np.float32)
+    with pytest.raises(
+        IndexError, match=r"ids out of range: value 9 at flat index 2 is not in \[0, 4\)"
+    ):
+        K.embedding_grad(np.array([0, 1, 9]), g, 4)
+    with pytest.raises(ValueError, match=r"grad_out must have shape \(2,\) \+ \(d,\)"):
+        K.embedding_grad(np.array([0, 1]), g, 4)
+    with pytest.raises(IndexError, match="padding_idx out of range"):
+        K.embedding_grad(np.array([0, 1, 2]), g, 4, padding_idx=4)
+    with pytest.raises(ValueError, match="num_embeddings must be positive, got 0"):
+        K.embedding_grad_torch(torch.tensor([0]), torch.ones(1, 2), 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 30), N=st.integers(1, 300), d=st.integers(1, 4), seed=st.integers(0, 99))
+def test_embedding_grad_property(n, N, d, seed):
+    g = np.random.default_rng(seed)
+    ids = g.integers(0, n, N) if seed % 2 else np.minimum(g.zipf(1.5, N) - 1, n - 1)
+    grad = g.standard_normal((N, d)).astype(np.float32)
+    got = K.embedding_grad(ids, grad, n)
+    inputs = {"ids": ids, "grad_out": grad, "num_embeddings": n}
+    assert spec_error("embedding-grad", got, inputs, "float32") <= 0.5 + 1e-6

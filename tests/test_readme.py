@@ -1,0 +1,28 @@
+"""The README keeps its promises: the two commands first, and a spec table that is current."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from refpe.cli import specs_markdown
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_opens_with_the_two_commands():
+    first_block = re.search(r"```bash\n(.*?)```", README, flags=re.S)
+    assert first_block and README.index("```bash") < README.index("## ")
+    commands = [line.split("#")[0].strip() for line in first_block[1].strip().splitlines()]
+    assert commands == ["make conformance", "make test"]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert "make test" in ci
+
+
+def test_spec_table_is_current():
+    table = re.search(r"<!-- specs:start -->\n(.*?)<!-- specs:end -->", README, flags=re.S)
+    assert table, "README lost its spec table markers"
+    assert table[1].strip() == specs_markdown().strip(), "run `make readme` to regenerate"
