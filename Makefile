@@ -24,7 +24,8 @@ $(VENV)/.test: $(VENV)/.core
 
 $(VENV)/.docs: $(VENV)/.test
 	$(PIP) -e ".[docs]" sphinx-mathjax-offline
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	dpkg -s chromium fonts-wqy-microhei >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
 	touch $@
 
 conformance: $(VENV)/.core

@@ -89,6 +89,7 @@ QUICK = {
 }
 SWEEP_T = (128, 512, 2048, 8192, 32768)
 SWEEP_D = (64, 256, 1024, 4096)
+SWEEP_HEAD = (64, 128, 256, 512)
 #: The reference converts grad_out to float64: above this many elements it is not timed.
 REFERENCE_GRAD_LIMIT = 2**26
 
@@ -304,8 +305,9 @@ def rope_works(backend: str, size: dict) -> list[Work]:
             "transformers apply_rotary_pos_emb (eager, torch CPU)",
             lambda: apply_rotary_pos_emb(tq, tk, cos, sin),
         )
+    oq, ok = np.empty_like(q), np.empty_like(k)
     if backend == "torch":
-        q, k = torch.from_numpy(q), torch.from_numpy(k)
+        q, k, oq, ok = (torch.from_numpy(a) for a in (q, k, oq, ok))
         kern = K.rope_torch
         copy_src = torch.cat([q.reshape(-1), k.reshape(-1)])
     else:
@@ -337,7 +339,16 @@ def rope_works(backend: str, size: dict) -> list[Work]:
                     lambda: (refpe.rope(q, T), refpe.rope(k, T)),
                 ),
                 Candidate(
-                    "kernel", "kernel", f"kernels.{kern.__name__}", lambda: (kern(q, T), kern(k, T))
+                    "kernel",
+                    "kernel",
+                    f"kernels.{kern.__name__}(out=buffer)",
+                    lambda: (kern(q, T, out=oq), kern(k, T, out=ok)),
+                ),
+                Candidate(
+                    "kernel-alloc",
+                    "kernel",
+                    f"kernels.{kern.__name__} (new output)",
+                    lambda: (kern(q, T), kern(k, T)),
                 ),
                 peer,
                 _copy(backend, copy_src),
@@ -783,24 +794,36 @@ def targets(results: list[dict]) -> list[dict[str, Any]]:
     return out
 
 
-def sweep(spec: str, backend: str, repeats: int) -> list[dict[str, Any]]:
-    """Time against size: ``T`` at fixed ``d`` and ``d`` at fixed ``T``."""
+def sweep(
+    spec: str,
+    backend: str,
+    repeats: int,
+    t_values: Iterable[int] = SWEEP_T,
+    d_values: Iterable[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Time against size: ``T`` at fixed ``d`` and ``d`` at fixed ``T`` (rope: ``d`` is the
+    head width of ``(1, 8, T, d)``, 64..512)."""
+    if d_values is None:
+        d_values = SWEEP_HEAD if spec == "rope" else SWEEP_D
+    fixed_d = 128 if spec == "rope" else 512
     curves = []
-    for axis, values, fixed in (("T", SWEEP_T, {"d": 512}), ("d", SWEEP_D, {"T": 2048})):
+    for axis, values, fixed in (("T", t_values, {"d": fixed_d}), ("d", d_values, {"T": 2048})):
         points = []
         for v in values:
             T, d = (v, fixed["d"]) if axis == "T" else (fixed["T"], v)
             if spec == "pe-sinusoidal":
-                works = sinusoid_works(backend, {"T": T, "d": d, "ids": (1, T)})[:1]
+                work = sinusoid_works(backend, {"T": T, "d": d, "ids": (1, T)})[0]
             elif spec == "rope":
-                works = rope_works(backend, {"shape": (1, 8, T, min(d, 512))})
+                work = rope_works(backend, {"shape": (1, 8, T, d)})[0]
             else:
-                works = lookup_works(backend, {"V": 50000, "d": d, "ids": (1, T)})
-            rec = run_work(works[0], repeats, 1)
-            points.append({"T": T, "d": d, "seconds": {k: c.get("median_s") for k, c in
-                                                        rec["candidates"].items()}})  # fmt: skip
-        curves.append({"spec": spec, "backend": backend, "axis": axis, "fixed": fixed,
-                       "points": points})  # fmt: skip
+                work = lookup_works(backend, {"V": 50000, "d": d, "ids": (1, T)})[0]
+            work.errors = None
+            rec = run_work(work, repeats, 1)
+            seconds = {k: c.get("median_s") for k, c in rec["candidates"].items()}
+            points.append({"T": T, "d": d, "seconds": seconds})
+        curves.append(
+            {"spec": spec, "backend": backend, "axis": axis, "fixed": fixed, "points": points}
+        )
     return curves
 
 

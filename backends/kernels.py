@@ -22,6 +22,8 @@ embedding-grad    stable sort, float64 segment sums on contiguous rows, rounded 
 from __future__ import annotations
 
 import functools
+import itertools
+import json
 import math
 import operator
 from collections.abc import Callable
@@ -46,8 +48,12 @@ __all__ = [
     "token_lookup_torch",
 ]
 
-#: Rows per block: three float32 (512, 128) blocks and their tables stay in a 2 MiB L2.
-BLOCK_ELEMENTS = 512 * 128
+#: Elements per block of the NumPy rope kernel (its seven block-sized arrays stay in cache).
+BLOCK_ELEMENTS = 1024 * 128
+#: Threads the NumPy rope kernel splits its rows between (1: on a busy 2-core machine more lose).
+THREADS = 1
+#: Larger sinusoid tables are built (as fast) but not kept.
+CACHE_ELEMENTS = 2**27
 #: Largest position the cached float32 tables hold (angles exact to far below eps32).
 MAX_CACHED = 2**24
 
@@ -139,6 +145,12 @@ def sinusoid_table(
     return table
 
 
+def _to_torch(table: np.ndarray, device: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(table).to(device or "cpu")
+
+
 def _torch_table(key: tuple, device: Any) -> Any:
     return _torch_cached(key, str(device))
 
@@ -207,6 +219,10 @@ def pe_sinusoidal(
         if positions + offset > MAX_CACHED:
             return ref()
         key = (positions, d, float(base), lay, schedule, offset, dt.name)
+        if positions * d > CACHE_ELEMENTS:
+            table = sinusoid_table.__wrapped__(*key)
+            table.flags.writeable = True
+            return _to_torch(table, device) if torch_out else table
         return _torch_table(key, device or "cpu") if torch_out else sinusoid_table(*key)
     if _size(positions) == 0:
         return ref()
@@ -224,16 +240,14 @@ def pe_sinusoidal(
 # --- rope -------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _rope_tables(n: int, r: int, D: int, base: float, scaling: str, layout: str, dtype: str):
-    """Coefficient tables for positions ``0..n-1``: ``(C, M1, M2)`` of shape ``(n, D)`` (half
-    layout) or the complex ``cos + i sin`` of shape ``(n, D/2)`` (interleaved)."""
-    import json
-
+def _rope_coefficients(pos: np.ndarray, r: int, D: int, base: float, scaling: str, layout: str,
+                       dtype: str) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """Coefficient tables at positions ``pos``: ``(C, M1, M2)`` of shape ``(len(pos), D)`` (half
+    layout) or the complex ``cos + i sin`` of shape ``(len(pos), D/2)`` (interleaved)."""
     theta, af = refpe.rope_inv_freq(r, base=base, scaling=json.loads(scaling), dtype="float64")
-    phi = np.arange(n)[:, None] * np.asarray(theta)
+    phi = pos.astype(np.float64)[:, None] * np.asarray(theta)
     cos, sin = af * np.cos(phi), af * np.sin(phi)
-    h = r // 2
+    n, h = len(pos), r // 2
     if layout == "interleaved":
         e = np.ones((n, D // 2), dtype=np.complex128)
         e[:, :h] = cos + 1j * sin
@@ -243,7 +257,14 @@ def _rope_tables(n: int, r: int, D: int, base: float, scaling: str, layout: str,
     return tuple(t.astype(dtype) for t in (C, M1, M2))
 
 
-def _rope_half_block(x: np.ndarray, out: np.ndarray, u: np.ndarray, C, M1, M2, h: int) -> None:
+@functools.lru_cache(maxsize=16)
+def _rope_tables(n: int, r: int, D: int, base: float, scaling: str, layout: str, dtype: str):
+    """:func:`_rope_coefficients` at positions ``0..n-1``, cached."""
+    return _rope_coefficients(np.arange(n), r, D, base, scaling, layout, dtype)
+
+
+def _rope_half_block(x: np.ndarray, out: np.ndarray, u: np.ndarray, v: np.ndarray, C, M1, M2,
+                     h: int) -> None:  # fmt: skip
     r"""``out = x C + shift_{-h}(x M_1) + shift_{+h}(x M_2)`` on flat contiguous rows.
 
     ``x M_1`` holds :math:`-x_b \sin` in the second half of each rotated row and zeros
@@ -251,11 +272,11 @@ def _rope_half_block(x: np.ndarray, out: np.ndarray, u: np.ndarray, C, M1, M2, h
     ``x M_2`` holds :math:`x_a \sin` in the first half, shifted right onto :math:`x_b`.
     Every operation is one contiguous pass.
     """
-    np.multiply(x, C, out=out)
     np.multiply(x, M1, out=u)
+    np.multiply(x, M2, out=v)
+    np.multiply(x, C, out=out)
     np.add(out[..., :-h], u[..., h:], out=out[..., :-h])
-    np.multiply(x, M2, out=u)
-    np.add(out[..., h:], u[..., :-h], out=out[..., h:])
+    np.add(out[..., h:], v[..., :-h], out=out[..., h:])
 
 
 def _rope_fast_args(x: Any, positions: Any, rotary_dim: Any, layout: str, scaling: Any) -> Any:
@@ -266,13 +287,20 @@ def _rope_fast_args(x: Any, positions: Any, rotary_dim: Any, layout: str, scalin
         return None
     if layout == "interleaved" and D % 2:
         return None
-    if scaling is not None and str(scaling.get("rope_type", scaling.get("type"))) in (
-        "dynamic",
-        "longrope",
-    ):
-        return None
+    if scaling is not None:
+        if not isinstance(scaling, dict) or str(scaling.get("rope_type", scaling.get("type"))) in (
+            "dynamic",
+            "longrope",
+        ):
+            return None
+        try:
+            json.dumps(scaling)
+        except (TypeError, ValueError):
+            return None
     if isinstance(positions, int) and not isinstance(positions, bool):
         return (positions, r) if positions == T else None
+    if not hasattr(positions, "dtype") or not _integer(positions):
+        return None
     if positions.ndim != 1 or positions.shape[0] != T or T == 0:
         return None
     lo, hi = int(positions.min()), int(positions.max())
@@ -280,15 +308,17 @@ def _rope_fast_args(x: Any, positions: Any, rotary_dim: Any, layout: str, scalin
 
 
 def _tables_for(x: Any, positions: Any, n: int, r: int, base: float, scaling: Any, layout: str):
-    import json
-
     key = json.dumps(scaling, sort_keys=True)
     dt = str(x.dtype).rsplit(".", 1)[-1]
-    tables = _rope_tables(n, r, x.shape[-1], float(base), key, layout, dt)
-    if not isinstance(positions, int):
-        pos = positions if _is_numpy(positions) else positions.cpu().numpy()
-        tables = tuple(np.take(t, pos, axis=0) for t in tables)
-    return tables
+    D = x.shape[-1]
+    if isinstance(positions, int):
+        return _rope_tables(n, r, D, float(base), key, layout, dt)
+    pos = positions if _is_numpy(positions) else positions.cpu().numpy()
+    if n * D > CACHE_ELEMENTS:
+        return _rope_coefficients(pos, r, D, float(base), key, layout, dt)
+    return tuple(
+        np.take(t, pos, axis=0) for t in _rope_tables(n, r, D, float(base), key, layout, dt)
+    )
 
 
 def rope(
@@ -299,8 +329,10 @@ def rope(
     layout: str = "half",
     rotary_dim: int | None = None,
     scaling: dict | None = None,
+    out: np.ndarray | None = None,
 ) -> Any:
-    r""":func:`refpe.rope` for NumPy, blocked to cache size with preallocated outputs.
+    r""":func:`refpe.rope` for NumPy, blocked to cache size; ``out=`` a preallocated buffer
+    (C-contiguous, ``x``'s shape and dtype; ``out=x`` rotates in place).
 
     .. math::
 
@@ -323,9 +355,13 @@ def rope(
     """
 
     def ref() -> Any:
-        return refpe.rope(
+        y = refpe.rope(
             x, positions, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling
         )
+        if out is None:
+            return y
+        out[...] = y
+        return out
 
     if not (_is_numpy(x, None if isinstance(positions, int) else positions)):
         return ref()
@@ -336,30 +372,58 @@ def rope(
         return ref()
     n, r = fast
     tables = _tables_for(x, positions, n, r, base, scaling, layout)
+    if out is None:
+        out = np.empty_like(x, order="C")
+    elif out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise ValueError(
+            f"out must be C-contiguous with x's shape {x.shape} and dtype {x.dtype}, got "
+            f"shape {out.shape}, dtype {out.dtype}"
+        )
+    _rope_into(
+        np.ascontiguousarray(x), out, tables, positions, layout, r, (base, rotary_dim, scaling)
+    )
+    return out
+
+
+def _rope_into(x: np.ndarray, out: np.ndarray, tables, positions, layout, r, options) -> None:
+    """Rotate C-contiguous ``x`` into ``out`` (which may be ``x``), the leading rows split
+    between threads (NumPy's loops release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     T, D = x.shape[-2:]
-    xs = np.ascontiguousarray(x).reshape(-1, T, D)
-    out = np.empty_like(xs)
-    rows = max(1, min(T, BLOCK_ELEMENTS // D))
-    u = np.empty(rows * D, dtype=x.dtype)
+    xs, os_ = x.reshape(-1, T, D), out.reshape(-1, T, D)
+    parts = max(1, min(THREADS, xs.shape[0]))
+    bounds = np.linspace(0, xs.shape[0], parts + 1).astype(int)
+    jobs = [(xs[a:b], os_[a:b], tables, positions, layout, r, options)
+            for a, b in itertools.pairwise(bounds)]  # fmt: skip
     with np.errstate(invalid="ignore", over="ignore"):
-        _rope_blocks(xs, out, u, tables, positions, rows, layout, r, (base, rotary_dim, scaling))
-    return out.reshape(x.shape)
+        if parts == 1:
+            _rope_blocks(*jobs[0])
+        else:
+            with ThreadPoolExecutor(parts) as pool:
+                list(pool.map(lambda job: _rope_blocks(*job), jobs))
 
 
-def _rope_blocks(xs, out, u, tables, positions, rows, layout, r, options) -> None:
+def _rope_blocks(xs, out, tables, positions, layout, r, options) -> None:
     base, rotary_dim, scaling = options
-    T = xs.shape[1]
+    T, D = xs.shape[1:]
+    rows = max(1, min(T, BLOCK_ELEMENTS // D))
+    u, v, orig = (np.empty(rows * D, dtype=xs.dtype) for _ in range(3))
     for t0 in range(0, T, rows):
         t1 = min(T, t0 + rows)
         tab = [t[t0:t1] for t in tables]
         for i in range(xs.shape[0]):
             xb, ob = xs[i, t0:t1], out[i, t0:t1]
+            if np.may_share_memory(ob, xb):
+                xb = orig[: xb.size].reshape(xb.shape)
+                np.copyto(xb, ob)
             if layout == "interleaved":
                 c = tab[0].dtype
                 np.multiply(xb.view(c), tab[0], out=ob.view(c))
             else:
                 flat = [a.reshape(-1) for a in (xb, ob, *tab)]
-                _rope_half_block(flat[0], flat[1], u[: flat[0].size], *flat[2:], r // 2)
+                n = flat[0].size
+                _rope_half_block(flat[0], flat[1], u[:n], v[:n], *flat[2:], r // 2)
             if not np.isfinite(np.add.reduce(ob, axis=None)):
                 pos = np.arange(t0, t1) if isinstance(positions, int) else positions[t0:t1]
                 ob[...] = refpe.rope(
@@ -405,10 +469,18 @@ def rope_torch(
     if fast is None:
         return _into(ref(x, positions), out)
     n, r = fast
-    tables = [
-        torch.from_numpy(t).to(x.device)
-        for t in _tables_for(x, positions, n, r, base, scaling, layout)
-    ]
+    host = _tables_for(x, positions, n, r, base, scaling, layout)
+    options = (base, rotary_dim, scaling)
+    if x.device.type == "cpu" and not x.requires_grad:
+        src = x if x.is_contiguous() else x.contiguous()
+        dest = torch.empty_like(src) if out is None else out
+        if not dest.is_contiguous():
+            return _into(rope_torch(x, positions, base=base, layout=layout,
+                                    rotary_dim=rotary_dim, scaling=scaling), out)  # fmt: skip
+        pos = positions if isinstance(positions, int) else positions.numpy()
+        _rope_into(src.numpy(), dest.numpy(), host, pos, layout, r, options)
+        return dest
+    tables = [torch.from_numpy(t).to(x.device) for t in host]
     T, D = x.shape[-2:]
     xs = x.reshape(-1, T, D)
     dest = torch.empty_like(xs) if out is None else out.view(-1, T, D)
@@ -590,6 +662,8 @@ def input_add(
 
 #: Segments up to this many rows are summed together by length; longer ones one by one.
 SHORT = 64
+#: Elements gathered at a time into one reused buffer (it stays in cache; no fresh pages).
+GATHER_ELEMENTS = 2**17
 
 
 def _segment_sums(ids: np.ndarray, g: np.ndarray, out: np.ndarray, mean: bool) -> None:
@@ -604,19 +678,25 @@ def _segment_sums(ids: np.ndarray, g: np.ndarray, out: np.ndarray, mean: bool) -
     single = counts == 1
     out[seg[single]] = g[order[starts[single]]]
     d = g.shape[1]
+    R = max(SHORT, GATHER_ELEMENTS // max(d, 1))
+    buf = np.empty((R, d), dtype=g.dtype)
     for L in np.unique(counts[(counts > 1) & (counts <= SHORT)]):
         which = np.flatnonzero(counts == L)
-        step = max(1, (1 << 21) // (int(L) * d))
+        step = R // int(L)
         for k in range(0, which.size, step):
             w = which[k : k + step]
-            total = np.add.reduce(g[order[starts[w][:, None] + np.arange(L)]], axis=1, dtype=float)
+            rows = buf[: w.size * L]
+            np.take(g, order[starts[w][:, None] + np.arange(L)].reshape(-1), axis=0, out=rows)
+            total = np.add.reduce(rows.reshape(w.size, L, d), axis=1, dtype=float)
             out[seg[w]] = total / L if mean else total
-    chunk = max(1, (1 << 21) // d)
+    part = np.empty(d)
     for j in np.flatnonzero(counts > SHORT):
         a, b = starts[j], starts[j] + counts[j]
         total = np.zeros(d)
-        for c in range(a, b, chunk):
-            total += np.add.reduce(g[order[c : min(b, c + chunk)]], axis=0, dtype=float)
+        for c in range(a, b, R):
+            rows = buf[: min(b, c + R) - c]
+            np.take(g, order[c : c + rows.shape[0]], axis=0, out=rows)
+            total += np.add.reduce(rows, axis=0, dtype=float, out=part)
         out[seg[j]] = total / counts[j] if mean else total
 
 

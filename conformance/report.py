@@ -151,6 +151,7 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
         "differs": "yellow",
         "skipped": "dim",
     }
+    skipped: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for key, rs in groups.items():
         counts = Counter(r.verdict for r in rs)
         verdict = next(v for v in ("error", "fail", "differs", "skipped", "pass") if counts[v])
@@ -158,7 +159,8 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
         ks = [r.K for r in rs if r.K is not None]
         note = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
         if verdict == "skipped":
-            note = rs[0].reason
+            skipped[(r0 := rs[0]).subject, r0.backend, r0.device, r0.reason].append(r0.spec)
+            continue
         t.add_row(
             *key,
             str(len(rs)),
@@ -167,6 +169,10 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
             f"[{style[verdict]}]{note}[/]",
         )
     console.print(t)
+    for (subject, backend, device, reason), specs in skipped.items():
+        where = f"{backend} {device}".replace(" *", "")
+        what = "" if specs == ["*"] else f" ({len(set(specs))} specs)"
+        console.print(f"[dim]skipped: {subject} on {where}{what}: {reason}[/]", soft_wrap=True)
     problems = [r for r in results if r.verdict in ("fail", "error", "differs")]
     for r in problems[:50]:
         console.print(

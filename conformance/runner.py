@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -169,9 +170,18 @@ def _verdict_value(
 def run_one(
     spec: Spec, case: Case, dtype: str, call: Callable, base: Result, statistical: bool = False
 ) -> Result:
-    """Run and judge one subject on one case; exceptions become ``error`` verdicts."""
+    """Run and judge one subject on one case; exceptions become ``error`` verdicts.
+
+    Warnings the subject emits are recorded in the result's ``reason``, not printed.
+    """
     try:
-        return _verdict_value(spec, case, dtype, call, base, statistical)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = _verdict_value(spec, case, dtype, call, base, statistical)
+        if caught:
+            note = "; ".join(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
+            result.reason = f"{result.reason} (warned: {note})".strip()
+        return result
     except Exception as exc:
         base.verdict = "error"
         base.reason = f"{type(exc).__name__}: {exc}"

@@ -147,7 +147,8 @@ def train_jax(steps: int = 50, lr: float = 0.5, *, frozen: bool = False) -> dict
     pad = tok.vocab["[PAD]"]
     device = jax.devices()[0]
     params = {
-        k: jax.device_put(np.float32(v), device) for k, v in init_params(len(tok.vocab)).items()
+        k: jax.device_put(v.astype(np.float32), device)
+        for k, v in init_params(len(tok.vocab)).items()
     }
     ids_j, targets_j = jax.device_put(ids, device), jax.device_put(targets, device)
     pe = refpe.pe_sinusoidal(ids.shape[1], D_MODEL, dtype="float32", xp=jnp, device=device)

@@ -193,7 +193,7 @@ def text_blocks(
             if len(tail) > MAX_LINE:
                 raise VectorFormatError(path, f"line {line}", f"line longer than {MAX_LINE} bytes")
         else:
-            lines, tail = ([buf] if buf else []), b""
+            lines, tail = (buf.split(b"\n") if buf else []), b""
         words, rests, starts = [], [], []
         for raw in lines:
             if cut and rows == want:

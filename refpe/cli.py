@@ -44,7 +44,6 @@ def _specs(args: argparse.Namespace) -> int:
     if args.markdown:
         print(specs_markdown())
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"refpe specs ({len(rows)})")
@@ -52,8 +51,15 @@ def _specs(args: argparse.Namespace) -> int:
         t.add_column(col, overflow="fold")
     for r in rows:
         t.add_row(r["id"], f"refpe.{r['name']}", r["title"], "; ".join(r["sources"]))
-    Console().print(t)
+    _console().print(t)
     return 0
+
+
+def _console() -> Any:
+    """A rich console; wide when the output is not a terminal (CI logs, files)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def specs_markdown() -> str:
@@ -119,13 +125,12 @@ def _plan(args: argparse.Namespace) -> Any:
 
 
 def _conformance(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from refpe.conformance import report, run
 
     plan = _plan(args)
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = _console()
     t0 = time.perf_counter()
     if args.progress:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -155,24 +160,20 @@ def _conformance(args: argparse.Namespace) -> int:
 
 
 def _conventions(args: argparse.Namespace) -> int:
-    try:
-        from refpe.conformance.conventions import crosswalk
-    except ImportError as exc:
-        raise UsageError(f"the conventions crosswalk is not available: {exc}") from None
-    rows = crosswalk()
+    from refpe.conformance.conventions import COLUMNS, crosswalk, crosswalk_json
+
     if args.json:
-        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        print(json.dumps(crosswalk_json(), indent=1, ensure_ascii=False))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    keys = sorted({k for r in rows for k in r})
+    rows, keys = crosswalk(), list(COLUMNS)
     t = Table(title="conventions crosswalk")
     for k in keys:
         t.add_column(k, overflow="fold")
     for r in rows:
         t.add_row(*(str(r.get(k, "")) for k in keys))
-    Console().print(t)
+    _console().print(t)
     return 0
 
 

@@ -103,7 +103,9 @@ def softmax_xent(
     ``torch.nn.functional.cross_entropy`` does. Targets equal to ``ignore_index`` give
     :math:`\ell_n = 0` and are left out of the mean's count; ``reduction="mean"`` with every
     target ignored is :math:`0/0` = NaN, as in PyTorch. ``"sum"`` sums the :math:`\ell_n`,
-    ``"none"`` returns them (shape of ``targets``).
+    ``"none"`` returns them (shape of ``targets``). Targets are class ids: float targets
+    (PyTorch reads them as class probabilities) are refused with ``TypeError``, and an id
+    outside ``[0, C)`` other than ``ignore_index`` with ``IndexError``.
 
     Source: seed 003 §3.2 step 8 (交叉熵损失), §5.2 (``nn.CrossEntropyLoss``);
     Szegedy et al. (2016) for label smoothing.

@@ -201,10 +201,10 @@ def pe_sinusoidal(
     frequencies :math:`\omega_i = base^{-i/\max(n-1, 1)}` (``base`` is
     ``max_timescale / min_timescale``), concatenated layout by default, and an odd ``d``
     gets a zero last column. tensor2tensor divides by :math:`\max(n-1, 1)`; fairseq divides
-    by :math:`n - 1` (``d`` in {2, 3} gives it NaN); refpe follows tensor2tensor. fairseq
-    reads its table from position ``padding_idx + 1``: pass ``offset=padding_idx + 1`` with
-    positions counted from 0 (fairseq also zeroes the ``padding_idx`` row, which its
-    non-padding tokens never read).
+    by :math:`n - 1` (``d`` in {2, 3} raises ``ZeroDivisionError`` there); refpe follows
+    tensor2tensor. fairseq reads its table from position ``padding_idx + 1``: pass
+    ``offset=padding_idx + 1`` with positions counted from 0 (fairseq also zeroes the
+    ``padding_idx`` row, which its non-padding tokens never read).
 
     ``positions`` is an int ``n`` (``0 .. n-1``) or an integer array of any shape ``S``;
     ``offset`` is added to it; the output has shape ``S + (d,)`` and ``dtype`` (default:

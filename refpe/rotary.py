@@ -256,8 +256,9 @@ def rope_inv_freq(
     (PI, YaRN) applied at inference with ``s = max(1, L / L_0)`` recomputed per length; here
     that is a call with that ``factor``.
 
-    Precision: computed on the host in float64 (``base**(-2i/r)`` within about one ulp, see
-    :func:`_theta`), returned as ``dtype`` (the namespace's default float when ``None``).
+    Precision: computed on the host in float64, ``base**(-2i/r)`` within one ulp (``math.pow``
+    with the rounding of the exponent ``2i/r`` put back to first order), then rounded once to
+    ``dtype`` (the namespace's default float when ``None``).
     """
     r = _rotary_dim(rotary_dim)
     freqs, af = _host_inv_freq(r, base, scaling, seq_len)

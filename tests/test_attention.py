@@ -161,11 +161,16 @@ def test_seed_float32_on_every_library(xp, case):
     assert err <= refpe.spec("attn-seed-simplified").error.K["float32"]
 
 
-def test_float64_in_float64_out(xp):
+def test_float64_in_float64_out(xp, request):
     if not has_float64(xp):
-        pytest.skip("no float64 in this namespace without x64")
+        request.getfixturevalue("jax_x64")
     q = xp_asarray(xp, rand(1, 2, 3, 4), "float64")
-    assert refpe.attn_sdpa(q, q, q).dtype == xp.float64
+    y = refpe.attn_sdpa(q, q, q)
+    assert y.dtype == xp.float64
+    host = {"q": to_numpy(q), "k": to_numpy(q), "v": to_numpy(q)}
+    assert (
+        model_error("attn-sdpa", host, y, "float64") <= refpe.spec("attn-sdpa").error.K["float64"]
+    )
 
 
 def test_row_that_sees_no_key_is_zero_not_nan(xp):

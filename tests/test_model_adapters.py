@@ -84,9 +84,10 @@ def test_adapter_conforms(subject, spec, case, dtype):
     if differs:
         try:
             worst, K = _check(spec, case, dtype, subject)
-        except Exception:
-            return
-        assert worst > K, f"documented difference no longer seen: {differs}"
+        except Exception as exc:
+            pytest.xfail(f"differs by convention ({type(exc).__name__}): {differs}")
+        if worst > K:
+            pytest.xfail(f"differs by convention (error {worst:.3g} > K = {K}): {differs}")
         return
     worst, K = _check(spec, case, dtype, subject)
     assert worst <= K, f"normalised error {worst:.3g} > K = {K}"

@@ -5,7 +5,8 @@ At ``builder-inited`` it writes, under ``docs/_generated/``: one page per regist
 conventions crosswalk, the conformance matrix (from a report run on the CPU backends while the
 site builds, plus any GPU report kept in ``docs/reports/``) and the performance page. Files are
 rewritten only when their content changes, so a second builder (``doctest``) reuses the first
-one's work. ``REFPE_DOCS_BACKENDS`` (comma-separated) chooses the build-time backends.
+one's work. ``REFPE_DOCS_BACKENDS`` and ``REFPE_DOCS_SUBJECTS`` (comma-separated) choose
+the build-time run.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sphinx.util import logging
-
 import refpe_demos
 import refpe_figures
+from sphinx.util import logging
 
 LOG = logging.getLogger(__name__)
 DEFAULT_BACKENDS = ("numpy", "array_api_strict", "torch")
@@ -137,7 +137,7 @@ def summarise_kwargs(kwargs: dict[str, Any]) -> str:
 # --- one spec's page --------------------------------------------------------------------------
 
 
-def spec_page(spec: Any, figures: list[tuple[str, str]], report: dict[str, Any] | None) -> str:
+def spec_page(spec: Any, figures: list[tuple[str, str, int]], report: dict[str, Any] | None) -> str:
     path = public_path(spec.function)
     seeds, papers = split_sources(spec.sources)
     out = [f".. _spec-{spec.id}:\n", heading(spec.title)]
@@ -156,7 +156,9 @@ def spec_page(spec: Any, figures: list[tuple[str, str]], report: dict[str, Any] 
         out.append(escape(spec.explanation) + "\n")
     out.append(heading("Sources", "-"))
     if seeds:
-        out.append("Seed sections (Chinese source documents): " + "; ".join(map(escape, seeds)) + "\n")
+        out.append(
+            "Seed sections (Chinese source documents): " + "; ".join(map(escape, seeds)) + "\n"
+        )
     if papers:
         out.append("Papers and libraries: " + "; ".join(map(escape, papers)) + "\n")
     out.append(heading("Parameters", "-"))
@@ -184,8 +186,11 @@ def spec_page(spec: Any, figures: list[tuple[str, str]], report: dict[str, Any] 
     out.append(errata_section(spec))
     if figures:
         out.append(heading("Figures", "-"))
-        for file, caption in figures:
-            out.append(f".. figure:: /_generated/figures/{file}\n   :width: 100%\n\n   {escape(caption)}\n")
+        for file, caption, width in figures:
+            out.append(
+                f".. figure:: /_generated/figures/{file}\n   :width: {width}px\n\n"
+                f"   {escape(caption)}\n"
+            )
     out.append(cases_section(spec))
     out.append(heading("Conformance", "-"))
     out.append(spec_conformance(spec, report))
@@ -260,8 +265,10 @@ def cases_section(spec: Any) -> str:
         if c.raises is not None:
             kind += f", raises {c.raises.__name__}"
         rows.append((escape(c.name), kind, summarise_kwargs(dict(c.kwargs)), escape(c.note)))
-    return heading("Conformance cases", "-") + "\n" + list_table(
-        ("case", "kind", "arguments", "note"), rows, "20 15 40 25"
+    return (
+        heading("Conformance cases", "-")
+        + "\n"
+        + list_table(("case", "kind", "arguments", "note"), rows, "20 15 40 25")
     )
 
 
@@ -280,10 +287,10 @@ def group_verdict(rows: list[dict[str, Any]]) -> tuple[str, str]:
     counts = Counter(r["verdict"] for r in rows)
     verdict = next(v for v in ("error", "fail", "differs", "pass", "skipped") if counts[v])
     errs = [r["error"] for r in rows if r.get("error") is not None and r["verdict"] != "skipped"]
-    worst = (
-        "∞" if "inf" in errs else (fmt_err(max(errs)) if errs else "–")
+    worst = "∞" if "inf" in errs else (fmt_err(max(errs)) if errs else "–")
+    text = ", ".join(
+        f"{counts[v]} {v}" for v in ("pass", "fail", "error", "differs", "skipped") if counts[v]
     )
-    text = ", ".join(f"{counts[v]} {v}" for v in ("pass", "fail", "error", "differs", "skipped") if counts[v])
     return verdict, f"{text}; worst {worst}"
 
 
@@ -299,7 +306,9 @@ def spec_conformance(spec: Any, report: dict[str, Any] | None) -> str:
     table = []
     for (subject, backend, dtype), rs in sorted(groups.items()):
         verdict, text = group_verdict(rs)
-        table.append((escape(subject), literal(backend), literal(dtype), f"**{verdict}**", escape(text)))
+        table.append(
+            (escape(subject), literal(backend), literal(dtype), f"**{verdict}**", escape(text))
+        )
     return (
         "From the conformance run made while this site was built (CPU; worst normalised error "
         "against K; see :doc:`/_generated/conformance`).\n\n"
@@ -316,19 +325,35 @@ def build_time_report(app: Any, out: str) -> dict[str, Any] | None:
     from refpe.conformance import Plan, run
     from refpe.conformance.report import to_json
 
-    wanted = os.environ.get("REFPE_DOCS_BACKENDS", ",".join(DEFAULT_BACKENDS))
-    backends = tuple(b for b in wanted.split(",") if b)
+    backends = _env_list("REFPE_DOCS_BACKENDS", DEFAULT_BACKENDS)
+    subjects = _env_list("REFPE_DOCS_SUBJECTS", default_subjects(backends))
     t0 = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()), warnings_off():
-        results = run(Plan(backends=backends))
+        results = run(Plan(backends=backends, subjects=subjects))
     data = to_json(results, time.perf_counter() - t0)
-    data["docs_backends"] = list(backends)
+    data["docs_backends"], data["docs_subjects"] = list(backends), list(subjects)
     write(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
     LOG.info(
-        "refpe: conformance on %s in %.1f s: %s", ", ".join(backends), data["wall_seconds"],
+        "refpe: conformance on %s in %.1f s: %s",
+        ", ".join(backends),
+        data["wall_seconds"],
         data["summary"],
     )
     return data
+
+
+def default_subjects(backends: tuple[str, ...]) -> tuple[str, ...]:
+    """The reference and the libraries' own implementations (refpe's kernels are benchmarked)."""
+    from refpe.conformance import subjects
+
+    names = [
+        s.name for s in subjects() if s.library in backends and not s.name.startswith("kernel:")
+    ]
+    return ("refpe", *dict.fromkeys(names))
+
+
+def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v for v in os.environ.get(name, ",".join(default)).split(",") if v)
 
 
 @contextlib.contextmanager
@@ -349,8 +374,28 @@ def kept_reports(srcdir: str, prefix: str = "") -> list[tuple[str, dict[str, Any
 
 
 def report_devices(data: dict[str, Any]) -> str:
-    devices = sorted({r["device"] for r in data.get("results", []) if r.get("device") not in ("*", None)})
+    """The devices on which something ran (not those skipped as absent)."""
+    devices = sorted(
+        {
+            f"{r['backend']} {r['device']}"
+            for r in data.get("results", [])
+            if r.get("verdict") != "skipped" and r.get("device") not in ("*", None)
+        }
+    )
     return ", ".join(devices) or "–"
+
+
+def absent(data: dict[str, Any]) -> str:
+    rows = [
+        (literal(r["backend"]), literal(r["device"]), escape(r["reason"]))
+        for r in data.get("results", [])
+        if r["spec"] == "*" and r["verdict"] == "skipped"
+    ]
+    if not rows:
+        return ""
+    return "Skipped here, with the reason:\n\n" + list_table(
+        ("backend", "device", "reason"), rows, "20 15 65"
+    )
 
 
 def matrix_html(data: dict[str, Any]) -> str:
@@ -396,22 +441,36 @@ def subjects_table(data: dict[str, Any]) -> str:
     rows = []
     for (subject, sid, backend, dtype), rs in groups.items():
         verdict, text = group_verdict(rs)
-        reasons = sorted({r["reason"] for r in rs if r["verdict"] != "pass" and r["reason"]})
         rows.append(
             (
                 escape(subject),
-                f":ref:`{sid} <spec-{sid}>`" if sid != "*" else "–",
+                spec_ref(sid),
                 literal(backend),
                 literal(dtype),
                 f"**{verdict}**",
-                escape(text + ("; " + "; ".join(reasons[:2]) if reasons else "")),
+                escape(text),
             )
         )
-    return list_table(("subject", "spec", "library", "dtype", "verdict", "cases"), rows, "24 14 10 8 8 36")
+    return list_table(
+        ("subject", "spec", "library", "dtype", "verdict", "cases"), rows, "30 18 10 10 10 22"
+    )
+
+
+def spec_ref(sid: str) -> str:
+    """A link to a spec's page, or the id as text when no such spec is registered."""
+    import refpe
+
+    known = {s.id for s in refpe.specs()}
+    return f":ref:`{sid} <spec-{sid}>`" if sid in known else literal(sid)
 
 
 def problems_table(data: dict[str, Any], limit: int = 60) -> str:
-    bad = [r for r in data["results"] if r["verdict"] in ("fail", "error", "differs", "skipped")]
+    bad = [
+        r
+        for r in data["results"]
+        if r["verdict"] in ("fail", "error", "differs", "skipped")
+        and not (r["spec"] == "*" and r["verdict"] == "skipped")
+    ]
     if not bad:
         return "Every case passed.\n"
     rows = [
@@ -421,12 +480,19 @@ def problems_table(data: dict[str, Any], limit: int = 60) -> str:
             escape(r["subject"]),
             literal(f"{r['backend']} {r['device']} {r['dtype']}"),
             f"**{r['verdict']}**",
-            escape((r.get("reason") or "") + (" — " + r["diagnosis"] if r.get("diagnosis") else ""))[:300],
+            escape(
+                (r.get("reason") or "") + (" — " + r["diagnosis"] if r.get("diagnosis") else "")
+            )[:300],
         )
         for r in bad[:limit]
     ]
     more = f"\n… and {len(bad) - limit} more in the JSON report.\n" if len(bad) > limit else ""
-    return list_table(("spec", "case", "subject", "where", "verdict", "reason"), rows, "13 13 14 16 8 36") + more
+    return (
+        list_table(
+            ("spec", "case", "subject", "where", "verdict", "reason"), rows, "13 13 14 16 8 36"
+        )
+        + more
+    )
 
 
 def report_block(name: str, data: dict[str, Any], level: str) -> str:
@@ -434,13 +500,17 @@ def report_block(name: str, data: dict[str, Any], level: str) -> str:
     machine = data.get("machine", {})
     libs = ", ".join(f"{k} {v}" for k, v in data.get("libraries", {}).items())
     out = [
-        f"**Created** {escape(data.get('created', '?'))} · **devices** {escape(report_devices(data))} · "
+        f"**Created** {escape(data.get('created', '?'))} · "
+        f"**devices** {escape(report_devices(data))} · "
         f"**wall time** {data.get('wall_seconds', '?')} s · **machine** "
         f"{escape(machine.get('platform', '?'))}, Python {escape(machine.get('python', '?'))}\n",
-        "**Summary** " + " · ".join(f"{s.get(v, 0)} {v}" for v in ("pass", "fail", "differs", "skipped", "error")) + "\n",
+        "**Summary** "
+        + " · ".join(f"{s.get(v, 0)} {v}" for v in ("pass", "fail", "differs", "skipped", "error"))
+        + "\n",
         f"**Libraries** {escape(libs)}\n" if libs else "",
         f":download:`JSON report <{name}>`\n" if name else "",
         heading("The reference on every backend", level),
+        absent(data),
         matrix_html(data),
         heading("Library implementations", level),
         subjects_table(data),
@@ -463,9 +533,11 @@ def conformance_page(srcdir: str, report: dict[str, Any] | None) -> str:
     out.append(heading("CPU, run while this site was built", "-"))
     if report:
         backends = ", ".join(report.get("docs_backends", []))
+        subjects = ", ".join(report.get("docs_subjects", []))
         out.append(
-            f"Backends: {escape(backends)} (set ``REFPE_DOCS_BACKENDS`` to choose others; the full "
-            "suite is ``refpe conformance``).\n"
+            f"Backends: {escape(backends)}; subjects: {escape(subjects)}. "
+            "``REFPE_DOCS_BACKENDS`` and ``REFPE_DOCS_SUBJECTS`` choose others; "
+            "the full suite is ``refpe conformance``.\n"
         )
         out.append(report_block("reports/conformance-cpu.json", report, "~"))
     else:
@@ -486,28 +558,95 @@ def conformance_page(srcdir: str, report: dict[str, Any] | None) -> str:
     return "\n".join(out)
 
 
+def _num(v: Any, unit: str = "") -> str:
+    if v is None or v == "":
+        return "–"
+    if isinstance(v, (int, float)):
+        if unit == "s":
+            return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
+        return f"{v:.3g}"
+    return escape(v)
+
+
+def bench_block(name: str, data: dict[str, Any]) -> str:
+    machine = data.get("machine", {})
+    libs = ", ".join(f"{k} {v}" for k, v in data.get("libraries", {}).items())
+    out = [
+        f"**Measured** {escape(data.get('created', '?'))} · "
+        f"**{'quick' if data.get('quick') else 'full'} sizes** · "
+        f"**run time** {_num(data.get('seconds'), 's')}\n",
+        "**Machine** " + escape(", ".join(f"{k} {v}" for k, v in machine.items())) + "\n",
+        f"**Libraries** {escape(libs)}\n" if libs else "",
+        f":download:`JSON <../reports/{name}>`\n",
+    ]
+    rows = []
+    for r in data.get("results", []):
+        for label, c in r.get("candidates", {}).items():
+            rows.append(
+                (
+                    literal(r.get("spec", "")),
+                    escape(r.get("case", "")),
+                    literal(f"{r.get('backend', '')} {r.get('device', '')} {r.get('dtype', '')}"),
+                    escape(f"{label} ({c.get('role', '')})"),
+                    _num(c.get("median_s"), "s"),
+                    _num(c.get("gbytes_per_s")),
+                    _num(c.get("vs_copy")),
+                    _num(c.get("vs_peer")),
+                    _num(c.get("error")),
+                    escape(c.get("skipped") or c.get("name", "")),
+                )
+            )
+    if rows:
+        header = ("spec", "case", "where", "candidate", "median", "GB/s", "vs copy", "vs peer",
+                  "error", "what ran")  # fmt: skip
+        out.append(list_table(header, rows, "9 10 11 10 8 7 7 7 7 24"))
+    targets = data.get("targets", [])
+    if targets:
+        out.append(heading("Targets", "~"))
+        out.append(
+            list_table(
+                ("target", "measured", "wanted", "met"),
+                (
+                    (
+                        escape(t.get("name", "")),
+                        _num(t.get("measured")),
+                        _num(t.get("target")),
+                        "**yes**" if t.get("met") else "**no**",
+                    )
+                    for t in targets
+                ),
+                "55 15 15 15",
+            )
+        )
+    return "\n".join(o for o in out if o)
+
+
 def performance_page(srcdir: str) -> str:
     out = [heading("Performance")]
+    out.append(
+        "``refpe bench`` times the reference, refpe's kernels and the usual peers on the same "
+        "inputs in one run, against a memory copy of the output's bytes (``vs copy`` = 1: copy "
+        "speed; ``vs peer`` > 1: faster than the peer), and measures each output's normalised "
+        "error. Numbers come only from reports kept in ``docs/reports/``.\n"
+    )
     found = kept_reports(srcdir, "bench")
     if not found:
         out.append(
             "Not measured yet: ``docs/reports/`` holds no ``bench*.json`` report. "
             "``refpe bench --json docs/reports/bench-NAME.json`` writes one; it is rendered here "
-            "as it is, with the machine and the date it was measured on.\n"
+            "with the machine and the date it was measured on.\n"
         )
         return "\n".join(out)
     for name, data in found:
         out.append(heading(name, "-"))
-        meta = {k: v for k, v in data.items() if not isinstance(v, (list, dict))}
-        if meta:
-            out.append(" · ".join(f"**{escape(k)}** {escape(v)}" for k, v in meta.items()) + "\n")
-        if isinstance(data.get("machine"), dict):
-            out.append("**machine** " + escape(", ".join(f"{k} {v}" for k, v in data["machine"].items())) + "\n")
+        if isinstance(data, dict) and data.get("schema", "").startswith("refpe-bench/"):
+            out.append(bench_block(name, data))
+            continue
+        out.append(f"A report of unknown schema; :download:`JSON <../reports/{name}>`.\n")
         rows = data.get("results") if isinstance(data, dict) else None
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
             keys = list(dict.fromkeys(k for r in rows for k in r))
             out.append(list_table(keys, ([escape(r.get(k, "")) for k in keys] for r in rows)))
-        out.append(f":download:`JSON <../reports/{name}>`\n")
     return "\n".join(out)
 
 
@@ -528,8 +667,12 @@ def specs_index(specs: list[Any]) -> str:
     for sec in sorted(by_section):
         out.append(heading(f"{sec}. {SECTIONS[sec]}", "-"))
         rows = [
-            (f":ref:`{s.id} <spec-{s.id}>`", f":func:`{public_path(s.function)}`", escape(s.title),
-             escape("; ".join(s.sources)))
+            (
+                f":ref:`{s.id} <spec-{s.id}>`",
+                f":func:`{public_path(s.function)}`",
+                escape(s.title),
+                escape("; ".join(s.sources)),
+            )
             for s in by_section[sec]
         ]
         out.append(list_table(("spec id", "function", "what", "sources"), rows, "18 24 28 30"))
@@ -538,8 +681,17 @@ def specs_index(specs: list[Any]) -> str:
 
 
 API_MODULES = (
-    "embedding", "init", "positional", "inputs", "attention", "norm", "loss", "grad",
-    "rotary", "relative", "positional_2d",
+    "embedding",
+    "init",
+    "positional",
+    "inputs",
+    "attention",
+    "norm",
+    "loss",
+    "grad",
+    "rotary",
+    "relative",
+    "positional_2d",
 )
 
 
@@ -631,22 +783,33 @@ def conventions_page() -> str:
     out = [heading("Conventions crosswalk")]
     out.append(
         "Which convention each library uses for the same formula (layout, frequency schedule, "
-        "position offset, default constants), from ``refpe.conformance.conventions.crosswalk()``; "
+        "position offset, default constants), from "
+        "``refpe.conformance.conventions.crosswalk()``: every row is recorded by the adapter "
+        "that the conformance suite runs, so the table is what the suite checks. "
         "``refpe conventions`` prints the same table.\n"
     )
     try:
-        from refpe.conformance.conventions import crosswalk
+        from refpe.conformance import conventions
     except ImportError:
         out.append(
             "The crosswalk module is not part of this build yet. The subjects registered with the "
             "conformance suite and the conventions they declare:\n"
         )
         return "\n".join(out) + subject_conventions()
-    rows = crosswalk()
+    rows = conventions.crosswalk()
     if not rows:
         return "\n".join(out) + "The crosswalk is empty.\n"
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    out.append(list_table(keys, ([escape(r.get(k, "")) for k in keys] for r in rows)))
+    columns = getattr(conventions, "COLUMNS", None) or list(
+        dict.fromkeys(k for r in rows for k in r)
+    )
+    by_spec: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_spec[str(r.get("spec", ""))].append(r)
+    for sid, group in by_spec.items():
+        out.append(heading(sid or "(no spec)", "-"))
+        out.append(f"Spec: {spec_ref(sid)}.\n" if sid else "")
+        keys = [k for k in columns if k != "spec" and any(str(r.get(k, "")).strip() for r in group)]
+        out.append(list_table(keys, ([escape(r.get(k, "")) for k in keys] for r in group)))
     return "\n".join(out)
 
 
@@ -654,8 +817,12 @@ def subject_conventions() -> str:
     from refpe.conformance import subjects
 
     rows = [
-        (escape(s.name), f":ref:`{s.spec} <spec-{s.spec}>`", literal(s.library),
-         escape(", ".join(f"{k}: {v}" for k, v in s.convention.items()) or "–"))
+        (
+            escape(s.name),
+            spec_ref(s.spec),
+            literal(s.library),
+            escape(", ".join(f"{k}: {v}" for k, v in s.convention.items()) or "–"),
+        )
         for s in subjects()
     ]
     if not rows:
@@ -679,16 +846,17 @@ def seed003_snippet(srcdir: str) -> str:
 # --- the build hook ---------------------------------------------------------------------------
 
 
-def figure_files(spec_ids: set[str], refpe: Any, out: str) -> dict[str, list[tuple[str, str]]]:
-    made: dict[str, list[tuple[str, str]]] = {}
+def figure_files(spec_ids: set[str], refpe: Any, out: str) -> dict[str, list[tuple[str, str, int]]]:
+    made: dict[str, list[tuple[str, str, int]]] = {}
     for sid, figs in refpe_figures.FIGURES.items():
         if sid not in spec_ids:
             continue
         for name, caption, fn in figs:
             file = f"{sid}-{name}.png"
             with warnings_off():
-                write(os.path.join(out, "figures", file), refpe_figures.render(fn, refpe))
-            made.setdefault(sid, []).append((file, caption))
+                png, width = refpe_figures.render(fn, refpe)
+            write(os.path.join(out, "figures", file), png)
+            made.setdefault(sid, []).append((file, caption, width))
     return made
 
 
@@ -709,7 +877,7 @@ def generate(app: Any) -> None:
     pages["snippets/seed003.md"] = seed003_snippet(app.srcdir)
     for rel, text in pages.items():
         write(os.path.join(out, rel), text)
-    keep = set(pages) | {f"figures/{f}" for fs in figures.values() for f, _ in fs}
+    keep = set(pages) | {f"figures/{f}" for fs in figures.values() for f, _, _ in fs}
     keep.add("reports/conformance-cpu.json")
     for path in glob.glob(os.path.join(out, "**", "*.*"), recursive=True):
         if os.path.relpath(path, out).replace(os.sep, "/") not in keep:

@@ -15,8 +15,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 plt.rcParams.update({"figure.dpi": 100, "font.size": 9, "axes.titlesize": 10})
 
@@ -35,9 +35,11 @@ def sinusoid_layouts(refpe: Any) -> Any:
 
 def sinusoid_schedules(refpe: Any) -> Any:
     d = 64
-    fig, ax = plt.subplots(figsize=(6.5, 3.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8, 3.4), constrained_layout=True)
     for schedule, style in (("transformer", "o-"), ("t2t", "s--")):
-        row = np.asarray(refpe.pe_sinusoidal(np.asarray([1]), d, layout="concatenated", schedule=schedule))
+        row = np.asarray(
+            refpe.pe_sinusoidal(np.asarray([1]), d, layout="concatenated", schedule=schedule)
+        )
         omega = np.arcsin(row[0, : d // 2])
         ax.semilogy(np.arange(d // 2), omega, style, ms=3, label=f'schedule="{schedule}"')
     ax.set_xlabel("frequency index i")
@@ -58,10 +60,11 @@ def sinusoid_pow_error(refpe: Any) -> Any:
     naive = np.empty((positions.size, d), dtype=np.float32)
     naive[:, 0::2], naive[:, 1::2] = np.sin(angle), np.cos(angle)
     eps = 2.0**-23
-    fig, ax = plt.subplots(figsize=(6.5, 3.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8, 3.6), constrained_layout=True)
     for y, label in ((naive, "pow form, float32: p / 10000**(2i/d)"), (ours, "refpe, float32")):
         err = np.max(np.abs(np.asarray(y, dtype=np.float64) - exact), axis=1) / eps
-        ax.loglog(positions, np.maximum(err, 1e-2), label=label)
+        ax.loglog(positions, np.maximum(err, 1e-3), label=label)
+    ax.set_ylim(1e-3 / 1.5, None)
     K = refpe.spec("pe-sinusoidal").error.K.get("float32")
     if K:
         ax.axhline(K, color="k", lw=0.8, ls=":", label=f"error model: K = {K:g}")
@@ -78,11 +81,17 @@ def rope_rotation(refpe: Any) -> Any:
     x = np.zeros((steps, head_dim))
     x[:, 0::2] = radii
     y = np.asarray(refpe.rope(x, np.arange(steps), layout="interleaved", base=10.0))
-    fig, ax = plt.subplots(figsize=(4.6, 4.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(5.5, 5.2), constrained_layout=True)
     theta = refpe.rope_inv_freq(head_dim, base=10.0)[0]
     for k in range(head_dim // 2):
-        ax.plot(y[:, 2 * k], y[:, 2 * k + 1], "o-", ms=3, lw=0.8,
-                label=rf"pair {k}: $\theta_{k}$ = {float(theta[k]):.3g}")
+        ax.plot(y[:, 2 * k], y[:, 2 * k + 1], color=f"C{k}", lw=0.6, alpha=0.35)
+        ax.scatter(
+            y[:, 2 * k],
+            y[:, 2 * k + 1],
+            s=10,
+            color=f"C{k}",
+            label=rf"pair {k}: $\theta_{k}$ = {float(theta[k]):.3g}",
+        )
     ax.set_aspect("equal")
     ax.set_title("RoPE: each pair turns by p·θ_i (p = 0..24, base 10)")
     ax.legend(fontsize=7, loc="lower left")
@@ -114,7 +123,7 @@ def rope_relative(refpe: Any) -> Any:
 
 def alibi_matrices(refpe: Any) -> Any:
     H, T = 8, 12
-    fig, axes = plt.subplots(2, 4, figsize=(9.5, 5), constrained_layout=True)
+    fig, axes = plt.subplots(2, 4, figsize=(9, 5), constrained_layout=True)
     slopes = np.asarray(refpe.alibi_slopes(H))
     for row, causal in enumerate((True, False)):
         bias = np.asarray(refpe.alibi(H, T, T, causal=causal))
@@ -122,12 +131,13 @@ def alibi_matrices(refpe: Any) -> Any:
             bias = np.where(np.tril(np.ones((T, T), dtype=bool)), bias, np.nan)
         for col, h in enumerate((0, 2, 4, 7)):
             ax = axes[row, col]
-            im = ax.imshow(bias[h], cmap="magma", interpolation="nearest", vmin=-slopes[0] * T)
-            ax.set_title(f"{'causal' if causal else 'bidirectional'}, head {h}: m = {slopes[h]:g}")
+            im = ax.imshow(bias[h], cmap="magma", interpolation="nearest")
+            ax.set_title(rf"head {h}: $m = 2^{{{int(np.log2(slopes[h]))}}}$")
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.colorbar(im, ax=axes, shrink=0.7)
-    fig.suptitle(f"ALiBi biases, H = {H} heads (causal: masked entries blank)")
+            fig.colorbar(im, ax=ax, shrink=0.7)
+        axes[row, 0].set_ylabel("causal (future blank)" if causal else "bidirectional")
+    fig.suptitle(f"ALiBi biases, H = {H} heads, {T} x {T} (query rows, key columns)")
     return fig
 
 
@@ -135,8 +145,12 @@ def t5_buckets(refpe: Any) -> Any:
     rel = np.arange(-160, 161)
     fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 3.6), constrained_layout=True)
     for bidirectional in (True, False):
-        a.step(rel, np.asarray(refpe.t5_bucket(rel, bidirectional=bidirectional)), where="mid",
-               label=f"bidirectional={bidirectional}")
+        a.step(
+            rel,
+            np.asarray(refpe.t5_bucket(rel, bidirectional=bidirectional)),
+            where="mid",
+            label=f"bidirectional={bidirectional}",
+        )
     a.axvline(-128, color="k", lw=0.6, ls=":")
     a.axvline(128, color="k", lw=0.6, ls=":", label="max_distance = 128")
     a.set_xlabel("relative position (key - query)")
@@ -153,14 +167,18 @@ def t5_buckets(refpe: Any) -> Any:
 
 
 def _hist(ax: Any, w: Any, label: str, **kw: Any) -> None:
-    ax.hist(np.asarray(w).ravel(), bins=120, density=True, histtype="step", lw=1.2, label=label, **kw)
+    ax.hist(
+        np.asarray(w).ravel(), bins=120, density=True, histtype="step", lw=1.2, label=label, **kw
+    )
 
 
 def init_std_vs_variance(refpe: Any) -> Any:
     n = 200_000
-    fig, ax = plt.subplots(figsize=(6.5, 3.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8, 3.4), constrained_layout=True)
     _hist(ax, refpe.init_normal((n,), seed=0, std=0.02), "refpe: std = 0.02 (the seed's code)")
-    _hist(ax, refpe.init_normal((n,), seed=0, std=0.02**0.5), "the text read literally: variance 0.02")
+    _hist(
+        ax, refpe.init_normal((n,), seed=0, std=0.02**0.5), "the text read literally: variance 0.02"
+    )
     ax.set_xlim(-0.6, 0.6)
     ax.set_xlabel("weight value")
     ax.set_ylabel("density")
@@ -171,9 +189,13 @@ def init_std_vs_variance(refpe: Any) -> Any:
 
 def init_shapes(refpe: Any) -> Any:
     n = 200_000
-    fig, ax = plt.subplots(figsize=(6.5, 3.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8, 3.4), constrained_layout=True)
     _hist(ax, refpe.init_normal((n,), seed=1, std=0.02), "normal, std 0.02")
-    _hist(ax, refpe.init_truncated_normal((n,), seed=1, std=0.02), "truncated normal, std 0.02, ±2 std")
+    _hist(
+        ax,
+        refpe.init_truncated_normal((n,), seed=1, std=0.02),
+        "truncated normal, std 0.02, ±2 std",
+    )
     _hist(ax, refpe.init_uniform((n,), seed=1, a=0.05), "uniform, a = 0.05")
     for x in (-0.04, 0.04):
         ax.axvline(x, color="k", lw=0.6, ls=":")
@@ -204,37 +226,74 @@ Figure = tuple[str, str, Callable[[Any], Any]]
 
 FIGURES: dict[str, tuple[Figure, ...]] = {
     "pe-sinusoidal": (
-        ("layouts", "Both layouts of the same table (d = 64): pairs of columns, or all sines "
-         "then all cosines.", sinusoid_layouts),
-        ("schedules", "The two frequency schedules: the Transformer's base^(-2i/d) and "
-         "tensor2tensor's base^(-i/(d/2 - 1)).", sinusoid_schedules),
-        ("pow-error", "Error of a float32 table along positions: the common pow form rounds "
-         "the angle in float32, so its error grows with p; refpe rounds once.",
-         sinusoid_pow_error),
+        (
+            "layouts",
+            "Both layouts of the same table (d = 64): pairs of columns, or all sines "
+            "then all cosines.",
+            sinusoid_layouts,
+        ),
+        (
+            "schedules",
+            "The two frequency schedules: the Transformer's base^(-2i/d) and "
+            "tensor2tensor's base^(-i/(d/2 - 1)).",
+            sinusoid_schedules,
+        ),
+        (
+            "pow-error",
+            "Error of a float32 table along positions: the common pow form rounds "
+            "the angle in float32, so its error grows with p; refpe rounds once.",
+            sinusoid_pow_error,
+        ),
     ),
     "rope": (
-        ("rotation", "RoPE turns each pair of features by an angle proportional to the "
-         "position, at its own frequency.", rope_rotation),
-        ("relative", "The score between a rotated query and a rotated key depends only on "
-         "m - n.", rope_relative),
+        (
+            "rotation",
+            "RoPE turns each pair of features by an angle proportional to the "
+            "position, at its own frequency.",
+            rope_rotation,
+        ),
+        (
+            "relative",
+            "The score between a rotated query and a rotated key depends only on m - n.",
+            rope_relative,
+        ),
     ),
     "alibi": (("matrices", "ALiBi bias matrices for four of eight heads.", alibi_matrices),),
-    "t5-bias": (("buckets", "T5 relative-position buckets: exact near 0, log-spaced up to "
-                 "max_distance, then constant.", t5_buckets),),
-    "init-normal": (("std-vs-variance", "The seed 004 erratum: std 0.02 (what the code does "
-                     "and refpe does) against variance 0.02 (what the text says).",
-                     init_std_vs_variance),),
-    "init-truncated-normal": (("shapes", "Normal, truncated normal and uniform initialisers "
-                               "(200 000 draws each).", init_shapes),),
-    "init-framework-defaults": (("defaults", "The framework defaults, drawn by refpe.",
-                                 init_framework),),
+    "t5-bias": (
+        (
+            "buckets",
+            "T5 relative-position buckets: exact near 0, log-spaced up to "
+            "max_distance, then constant.",
+            t5_buckets,
+        ),
+    ),
+    "init-normal": (
+        (
+            "std-vs-variance",
+            "The seed 004 erratum: std 0.02 (what the code does "
+            "and refpe does) against variance 0.02 (what the text says).",
+            init_std_vs_variance,
+        ),
+    ),
+    "init-truncated-normal": (
+        (
+            "shapes",
+            "Normal, truncated normal and uniform initialisers (200 000 draws each).",
+            init_shapes,
+        ),
+    ),
+    "init-framework-defaults": (
+        ("defaults", "The framework defaults, drawn by refpe.", init_framework),
+    ),
 }
 
 
-def render(fn: Callable[[Any], Any], refpe: Any) -> bytes:
-    """The figure ``fn(refpe)`` as PNG bytes (no timestamp, so rebuilds give the same file)."""
+def render(fn: Callable[[Any], Any], refpe: Any) -> tuple[bytes, int]:
+    """``fn(refpe)`` as PNG bytes at 150 dpi (no timestamp: a rebuild gives the same file) and
+    the width in CSS pixels to show it at (100 per inch)."""
     fig = fn(refpe)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=150, metadata={"Software": None})
+    width = round(fig.get_figwidth() * 100)
     plt.close(fig)
-    return buf.getvalue()
+    return buf.getvalue(), width

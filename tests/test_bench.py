@@ -1,0 +1,166 @@
+"""``refpe bench``: the harness, its JSON schema and the command (quick sizes only; speed is
+measured by the benchmark, never asserted here)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from refpe.backends import bench
+
+import refpe
+from refpe.cli import main
+
+CANDIDATE_KEYS = {"role", "name", "median_s", "min_s", "runs_s", "gbytes_per_s", "vs_copy",
+                  "vs_peer", "error", "peak_bytes"}  # fmt: skip
+
+
+def _check_record(r: dict) -> None:
+    assert {
+        "spec",
+        "case",
+        "backend",
+        "device",
+        "dtype",
+        "shape",
+        "bytes",
+        "note",
+        "candidates",
+    } <= set(r)
+    assert r["bytes"] > 0
+    copy = r["candidates"]["copy"]
+    assert copy["role"] == "copy" and copy["vs_copy"] == pytest.approx(1.0)
+    for label, c in r["candidates"].items():
+        assert c["role"] in ("reference", "kernel", "peer", "copy"), label
+        if "skipped" in c:
+            assert c["skipped"], label
+            continue
+        assert CANDIDATE_KEYS <= set(c), label
+        assert c["median_s"] > 0 and len(c["runs_s"]) >= 1
+        assert c["min_s"] <= c["median_s"] <= max(c["runs_s"])
+
+
+def test_run_quick_numpy_schema_and_errors():
+    doc = bench.run(["pe-sinusoidal", "token-lookup", "input-add"], ["numpy"], quick=True,
+                    repeats=2, warmup=0)  # fmt: skip
+    assert doc["schema"] == bench.SCHEMA and doc["quick"] is True
+    assert doc["settings"] == {"repeats": 2, "warmup": 0}
+    assert {"platform", "processor", "cpus", "python", "load_before", "load_after"} <= set(
+        doc["machine"]
+    )
+    assert doc["libraries"]["numpy"] == np.__version__
+    assert doc["targets"] == [] and doc["sweeps"] == []
+    cases = [(r["spec"], r["case"]) for r in doc["results"]]
+    assert cases == [("pe-sinusoidal", "table"), ("pe-sinusoidal", "lookup"),
+                     ("token-lookup", "lookup"), ("input-add", "add")]  # fmt: skip
+    for r in doc["results"]:
+        _check_record(r)
+        assert len(r["candidates"]["kernel"]["runs_s"]) == 2
+    table, _, lookup, add = doc["results"]
+    # the kernel meets its spec's error model; the float32 pow form does not
+    assert table["candidates"]["kernel"]["error"] <= 0.25 + 1e-6
+    assert table["candidates"]["peer"]["error"] > refpe.spec("pe-sinusoidal").error.K["float32"]
+    assert lookup["candidates"]["kernel"]["error"] == 0.0
+    assert add["candidates"]["kernel"]["error"] <= refpe.spec("input-add").error.K["float32"]
+    json.dumps(doc)
+
+
+def test_run_quick_torch_rope_and_grad():
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    doc = bench.run(["rope", "embedding-grad"], ["torch"], quick=True, repeats=1, warmup=0)
+    rope, grad = doc["results"]
+    for r in (rope, grad):
+        _check_record(r)
+        assert r["backend"] == "torch"
+    assert "apply_rotary_pos_emb" in rope["candidates"]["peer"]["name"]
+    assert rope["candidates"]["kernel"]["error"] <= refpe.spec("rope").error.K["float32"]
+    assert grad["candidates"]["reference"]["median_s"] > 0  # timed at quick sizes
+    assert grad["candidates"]["kernel"]["error"] <= 0.5 + 1e-6
+
+
+def test_cli_writes_the_json(tmp_path, capsys):
+    pytest.importorskip("gensim")
+    pytest.importorskip("tokenizers")
+    path = tmp_path / "bench.json"
+    code = main(["bench", "pretrained-formats", "tok-wordpiece", "--quick", "--repeats", "1",
+                 "--json", str(path)])  # fmt: skip
+    assert code == 0
+    assert "JSON written to" in capsys.readouterr().out
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == "refpe-bench/1"
+    reads = [r for r in doc["results"] if r["spec"] == "pretrained-formats"]
+    assert [r["case"] for r in reads] == ["read word2vec-binary", "read word2vec-text"]
+    for r in reads:
+        _check_record(r)
+        for label in ("reference", "peer"):
+            assert r["candidates"][label]["error"] == 0.0  # every vector read back bit-exactly
+            assert r["candidates"][label]["peak_bytes"] > 0
+    (tok,) = [r for r in doc["results"] if r["spec"] == "tok-wordpiece"]
+    assert tok["candidates"]["peer"]["error"] == 0.0  # tokenizers gives the reference's ids
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "layer-norm", "--quick"], "no benchmark for spec 'layer-norm'"),
+        (["bench", "--backend", "cupy", "--quick"], "unknown bench backend 'cupy'"),
+        (["bench", "--repeats", "0", "--quick"], "--repeats must be >= 1, got 0"),
+    ],
+)
+def test_cli_usage_errors(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_round_robin_keeps_rounds_after_warm_up():
+    calls, synced = [], []
+    cands = [
+        bench.Candidate("a", "kernel", "a", lambda: calls.append("a") or 1),
+        bench.Candidate("b", "peer", "b", lambda: calls.append("b") or (2, 3)),
+        bench.Candidate("c", "reference", "c", None, "not run"),
+    ]
+    runs, last = bench.time_round_robin(cands, synced.append, repeats=3, warmup=2)
+    assert calls == ["a", "b"] * 5
+    assert synced == [1, 2, 3] * 5
+    assert {k: len(v) for k, v in runs.items()} == {"a": 3, "b": 3}
+    assert last == {"a": 1, "b": (2, 3)}
+
+
+def test_peak_bytes_sees_numpy_buffers():
+    assert bench.peak_bytes(lambda: np.ones(10**6)) >= 8 * 10**6
+
+
+def test_targets_compare_measured_with_target():
+    def rec(spec, case, backend, **cand):
+        return {"spec": spec, "case": case, "backend": backend, "candidates": {"kernel": cand}}
+
+    results = [
+        rec("rope", "apply q, k", "numpy", vs_copy=0.5),
+        rec("rope", "apply q, k", "torch", vs_peer=1.5),
+        rec("pe-sinusoidal", "table", "numpy", vs_peer=1.2, error=0.25),
+    ]
+    got = {t["name"]: t for t in bench.targets(results)}
+    assert len(got) == 4
+    assert got["rope numpy float32: kernel >= 40% of copy bandwidth"]["met"]
+    assert not got["rope torch CPU: kernel >= 2x Hugging Face eager apply_rotary_pos_emb"]["met"]
+    assert got["sinusoid table float32: kernel error <= 1 eps32"]["met"]
+    assert got["sinusoid table float32: kernel >= 1x the float32 pow form"]["measured"] == 1.2
+
+
+def test_sweep_small_sizes():
+    curves = bench.sweep("pe-sinusoidal", "numpy", 1, (16, 32), (8, 12))
+    assert [(c["axis"], c["fixed"]) for c in curves] == [("T", {"d": 512}), ("d", {"T": 2048})]
+    assert [(p["T"], p["d"]) for p in curves[0]["points"]] == [(16, 512), (32, 512)]
+    assert [(p["T"], p["d"]) for p in curves[1]["points"]] == [(2048, 8), (2048, 12)]
+    for c in curves:
+        for p in c["points"]:
+            assert set(p["seconds"]) == {"reference", "kernel", "kernel-cached", "peer", "copy"}
+            assert all(v > 0 for v in p["seconds"].values())
+
+
+def test_zipf_ids_in_range():
+    ids = bench.zipf_ids(10000, 50)
+    assert ids.min() >= 0 and ids.max() < 50
+    assert np.bincount(ids).max() > 10000 // 50  # a heavy head, as token frequencies have
