@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from refpe.backends import bench
 
 import refpe
+from refpe.backends import bench
 from refpe.cli import main
 
 CANDIDATE_KEYS = {"role", "name", "median_s", "min_s", "runs_s", "gbytes_per_s", "vs_copy",

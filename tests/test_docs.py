@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import refpe
@@ -125,6 +126,43 @@ def test_doctests_pass(site):
 def test_heading_counts_wide_characters():
     _, underline = refpe_docs.heading("位置编码 PE", "-").splitlines()
     assert len(underline) == 11
+
+
+def test_cli_and_api_pages_cover_everything():
+    import refpe.cli
+
+    cli = refpe_docs.cli_page()
+    for name, _ in refpe_docs.subcommands(refpe.cli.parser(), "refpe"):
+        assert f"{name}\n" in cli, name
+    assert "--subject" in cli
+    api = refpe_docs.api_page()
+    for s in refpe.specs():
+        assert f":: {refpe_docs.public_path(s.function)}\n" in api, s.id
+    for name in ("check", "run", "Plan"):
+        assert f":: refpe.conformance.{name}\n" in api
+
+
+def _plain(x):
+    """A stand-in formula."""
+    return x
+
+
+def test_spec_page_of_a_minimal_spec():
+    s = refpe.Spec(
+        id="demo-minimal",
+        title="A minimal spec",
+        latex=r"y = x",
+        sources=("seed 000 §1", "A paper 2020"),
+        function=_plain,
+        domain={},
+        cases=(refpe.Case("one", {"x": np.zeros(3)}),),
+        error=refpe.ErrorModel(K={"float64": 0}),
+    )
+    page = refpe_docs.spec_page(s, [], None)
+    assert page.startswith(".. _spec-demo-minimal:") and "A minimal spec\n====" in page
+    assert ".. math::\n\n   y = x" in page and "seed 000 §1" in page and "A paper 2020" in page
+    assert "No build-time conformance report" in page and "Seed errata" not in page
+    assert f".. autofunction:: {__name__}._plain" in page
 
 
 def test_figures_skip_absent_specs(tmp_path):

@@ -9,11 +9,11 @@ import pytest
 from helpers import no_change, to_numpy, xp_asarray
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from refpe.backends import kernels as K
-from refpe.conformance.adapters.kernels import KERNEL_NAMES
 
 import refpe
 from refpe._registry import EPS
+from refpe.backends import kernels as K
+from refpe.conformance.adapters.kernels import KERNEL_NAMES
 
 torch = pytest.importorskip("torch")
 
@@ -337,3 +337,28 @@ def test_embedding_grad_property(n, N, d, seed):
     got = K.embedding_grad(ids, grad, n)
     inputs = {"ids": ids, "grad_out": grad, "num_embeddings": n}
     assert spec_error("embedding-grad", got, inputs, "float32") <= 0.5 + 1e-6
+
+
+def test_rope_numpy_out_buffer_and_in_place():
+    x = _x((2, 3, 40, 8), "float32")
+    want = K.rope(x, 40)
+    buf = np.empty_like(x)
+    assert K.rope(x, 40, out=buf) is buf
+    np.testing.assert_array_equal(buf, want)
+    y = x.copy()
+    assert K.rope(y, 40, out=y) is y
+    np.testing.assert_array_equal(y, want)
+    with pytest.raises(
+        ValueError, match=r"out must be C-contiguous with x's shape \(2, 3, 40, 8\)"
+    ):
+        K.rope(x, 40, out=np.empty((2, 3, 40, 4), dtype=np.float32))
+
+
+def test_large_tables_are_not_cached(monkeypatch):
+    monkeypatch.setattr(K, "CACHE_ELEMENTS", 64)
+    a = K.pe_sinusoidal(50, 8, dtype="float32")
+    assert a is not K.pe_sinusoidal(50, 8, dtype="float32") and a.flags.writeable
+    assert np.abs(a - refpe.pe_sinusoidal(50, 8)).max() <= EPS["float32"] / 4 + 1e-15
+    x = _x((2, 5, 8), "float32")
+    pos = np.array([0, 3, 2**23, 7, 9])
+    assert spec_error("rope", K.rope(x, pos), {"x": x, "positions": pos}, "float32") <= 2

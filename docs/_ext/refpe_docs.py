@@ -753,6 +753,17 @@ def api_page() -> str:
     return "\n".join(out)
 
 
+def subcommands(parser: Any, prefix: str) -> list[tuple[str, Any]]:
+    """Every sub-command under ``parser``, depth first, as ``(full name, parser)``."""
+    found = []
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, p in action.choices.items():
+                found.append((f"{prefix} {name}", p))
+                found.extend(subcommands(p, f"{prefix} {name}"))
+    return found
+
+
 def cli_page() -> str:
     import refpe.cli
 
@@ -767,9 +778,8 @@ def cli_page() -> str:
             "``refpe.cli.parser()``.\n"
         )
         out.append(".. code-block:: text\n\n" + indent(parser.format_help()) + "\n")
-        sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-        for name, p in sub.choices.items():
-            out.append(heading(f"refpe {name}", "-"))
+        for name, p in subcommands(parser, "refpe"):
+            out.append(heading(name, "-"))
             out.append(".. code-block:: text\n\n" + indent(p.format_help()) + "\n")
         return "\n".join(out)
     finally:

@@ -222,6 +222,65 @@ def init_framework(refpe: Any) -> Any:
     return fig
 
 
+def rope_scalings(refpe: Any) -> Any:
+    r = 128
+    configs = (
+        ("linear, factor 4", 1e4, {"rope_type": "linear", "factor": 4.0}),
+        ("ntk, factor 4", 1e4, {"rope_type": "ntk", "factor": 4.0}),
+        ("yarn, factor 16, L0 4096", 1e4,
+         {"rope_type": "yarn", "factor": 16.0, "original_max_position_embeddings": 4096}),
+        ("llama3, factor 8, L0 8192 (base 5e5)", 5e5,
+         {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 8192}),
+    )  # fmt: skip
+    fig, ax = plt.subplots(figsize=(8, 3.6), constrained_layout=True)
+    for label, base, scaling in configs:
+        scaled, factor = refpe.rope_inv_freq(r, base=base, scaling=scaling)
+        plain, _ = refpe.rope_inv_freq(r, base=base)
+        ratio = np.asarray(scaled) / np.asarray(plain)
+        ax.semilogy(np.arange(r // 2), ratio, label=f"{label}; attention factor {factor:.3g}")
+    ax.set_xlabel("frequency index i (high frequency on the left)")
+    ax.set_ylabel(r"$\theta_i^{scaled} / \theta_i$")
+    ax.set_title(f"RoPE frequency rescalings, rotary_dim = {r}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def sinusoid_2d(refpe: Any) -> Any:
+    h = w = 14
+    d = 16
+    table = np.asarray(refpe.pe_sinusoidal_2d(h, w, d, base=100.0))
+    fig, axes = plt.subplots(1, 4, figsize=(9, 2.8), constrained_layout=True)
+    for ax, col in zip(axes, (0, 1, d // 2, d // 2 + 1), strict=True):
+        ax.imshow(table[:, col].reshape(h, w), cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_title(f"column {col}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"2-D sin-cos table, {h} x {w} patches, d = {d}, base 100: columns on the grid")
+    return fig
+
+
+def seed_attention_vs_sdpa(refpe: Any) -> Any:
+    rng = np.random.default_rng(0)
+    n, d = 6, 8
+    E = rng.standard_normal((n, d))
+    W = rng.standard_normal((d, d)) * 0.5
+    w = np.asarray(refpe.attn_seed_simplified(E, W, np.zeros(d), c=(1.0, 0.0, 0.0)))
+    a = np.asarray(refpe.attn_sdpa(E[None], E[None], np.eye(n)[None]))[0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    im = left.imshow(w, cmap="viridis", vmin=0)
+    left.set_title("seed 002: w_i = softmax(W E_i + b)\nover the d features")
+    left.set_xlabel("feature k")
+    left.set_ylabel("position i")
+    fig.colorbar(im, ax=left, shrink=0.8)
+    im = right.imshow(a, cmap="viridis", vmin=0)
+    right.set_title("scaled dot-product attention\nsoftmax(Q K^T / sqrt(d)) over the positions")
+    right.set_xlabel("key position j")
+    right.set_ylabel("query position i")
+    fig.colorbar(im, ax=right, shrink=0.8)
+    return fig
+
+
 Figure = tuple[str, str, Callable[[Any], Any]]
 
 FIGURES: dict[str, tuple[Figure, ...]] = {
@@ -256,6 +315,30 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
             "relative",
             "The score between a rotated query and a rotated key depends only on m - n.",
             rope_relative,
+        ),
+    ),
+    "rope-scaling": (
+        (
+            "ratios",
+            "How each rescaling changes the rotary frequencies: linear divides all of them, NTK "
+            "raises the base, YaRN and Llama 3 keep the high frequencies and divide the low ones.",
+            rope_scalings,
+        ),
+    ),
+    "pe-sinusoidal-2d": (
+        (
+            "grid",
+            "The first half of the columns encodes one axis of the patch grid, the second half "
+            "the other.",
+            sinusoid_2d,
+        ),
+    ),
+    "attn-seed-simplified": (
+        (
+            "vs-sdpa",
+            "Not scaled dot-product attention: seed 002's weights are a softmax over each "
+            "position's features (rows of length d), SDPA's a softmax over the positions.",
+            seed_attention_vs_sdpa,
         ),
     ),
     "alibi": (("matrices", "ALiBi bias matrices for four of eight heads.", alibi_matrices),),
