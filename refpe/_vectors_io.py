@@ -258,7 +258,9 @@ def binary_blocks(
     """Records of a word2vec C binary file after its header (at byte ``offset``)."""
     rec = 4 * dim
     want = count if limit is None else min(count, limit)
+    codec = _decoding(encoding)
     buf, pos, base, k = f.read(chunk), 0, offset, 0
+    view = memoryview(buf)
     if progress is not None:
         progress(offset + len(buf), size)
     while k < want:
@@ -289,12 +291,20 @@ def binary_blocks(
                     )
                 if progress is not None:
                     progress(base + len(buf) + len(more), size)
+                view.release()
                 buf, base, pos = buf[pos:] + more, base + pos, 0
+                view = memoryview(buf)
             word = buf[pos:sp].lstrip(b"\n")
-            where = f"byte offset {base + pos} (record {k + i})"
-            words.append(decode_word(word, path, where, encoding, errors))
+            try:
+                text = word.decode(codec, errors)
+            except UnicodeDecodeError:
+                text = ""
+            if not text:
+                where = f"byte offset {base + pos} (record {k + i})"
+                text = decode_word(word, path, where, encoding, errors)
+            words.append(text)
             starts.append(base + pos)
-            raw[i * rec : (i + 1) * rec] = buf[sp + 1 : sp + 1 + rec]
+            raw[i * rec : (i + 1) * rec] = view[sp + 1 : sp + 1 + rec]
             pos = sp + 1 + rec
         vectors = _to_dtype(out, dtype, starts, "byte offset", path, allow_nonfinite)
         k += n

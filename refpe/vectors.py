@@ -84,8 +84,10 @@ def _scan(
     errors: str,
     allow_nonfinite: bool,
     progress: Progress,
+    whole: bool = False,
 ) -> Iterator[Any]:
-    """First ``(count, dim, unit)`` (``None`` where the format has no header), then blocks."""
+    """First ``(count, dim, unit)`` (``None`` where the format has no header), then blocks
+    (binary: one block for the whole table when ``whole``)."""
     opts = dict(
         limit=limit,
         dtype=dt,
@@ -114,8 +116,17 @@ def _scan(
         if format == "word2vec-binary":
             require_fits(path, count, 4 * dim + 2, size - offset, "records")
             yield count, dim, "byte offset"
+            rows = max(1, count if limit is None else min(count, limit)) if whole else 1 << 16
             yield from binary_blocks(
-                f, path, offset=offset, dim=dim, count=count, progress=progress, size=size, **opts
+                f,
+                path,
+                offset=offset,
+                dim=dim,
+                count=count,
+                progress=progress,
+                size=size,
+                block_rows=rows,
+                **opts,
             )
         else:
             require_fits(path, count, 2 * dim + 2, size - offset, "rows")
@@ -210,16 +221,22 @@ def read(
     """
     dt = _options(format, limit, dtype, encoding, errors)
     _choice("duplicates", duplicates, DUPLICATES)
-    it = _scan(path, format, limit, dt, encoding, errors, allow_nonfinite, progress)
+    it = _scan(path, format, limit, dt, encoding, errors, allow_nonfinite, progress, True)
     count, dim, unit = next(it)
     words: list[str] = []
     starts: list[int] = []
     if count is not None:
-        table = np.empty((count if limit is None else min(count, limit), dim), dtype=dt)
+        n = count if limit is None else min(count, limit)
+        table = None
         for ws, vs, st in it:
-            table[len(words) : len(words) + len(ws)] = vs
+            if table is None:
+                table = vs if len(ws) == n else np.empty((n, dim), dtype=dt)
+            if table is not vs:
+                table[len(words) : len(words) + len(ws)] = vs
             words += ws
             starts += st
+        if table is None:
+            table = np.empty((0, dim), dtype=dt)
     else:
         blocks = []
         for ws, vs, st in it:
