@@ -8,8 +8,9 @@ gensim, ``tokenizers``) and ``copy`` (a memory copy of the output's bytes on the
 backend; for file readers, reading the file's bytes). Candidates are timed round-robin
 (warm-up rounds first, then ``repeats`` rounds, each candidate once per round, the backend
 synchronised after each call) so a shared machine's load falls on all of them alike; the
-median is reported. ``vs_copy = t_copy / t`` (1.0: copy speed) and ``vs_peer = t_peer / t``
-(> 1: faster than the peer) compare within the run. Where cheap, each output's normalised
+median is reported (a work whose rounds would take over a minute gets fewer, at least 3).
+``vs_copy = t_copy / t`` (1.0: copy speed) and ``vs_peer = t_peer / t`` (> 1: faster than
+the peer) compare within the run. Where cheap, each output's normalised
 error under the spec's error model is measured against the float64 reference.
 
 JSON (``--json PATH``), schema ``refpe-bench/1``::
@@ -90,6 +91,8 @@ QUICK = {
 SWEEP_T = (128, 512, 2048, 8192, 32768)
 SWEEP_D = (64, 256, 1024, 4096)
 SWEEP_HEAD = (64, 128, 256, 512)
+#: Seconds of timed rounds per work above which fewer rounds are run (never fewer than 3).
+BUDGET_S = 60.0
 #: The reference converts grad_out to float64: above this many elements it is not timed.
 REFERENCE_GRAD_LIMIT = 2**26
 
@@ -684,12 +687,22 @@ HOST_ONLY = ("pretrained-formats", "tok-wordpiece")
 
 
 def time_round_robin(
-    cands: list[Candidate], sync: Callable[[Any], None], repeats: int, warmup: int
+    cands: list[Candidate],
+    sync: Callable[[Any], None],
+    repeats: int,
+    warmup: int,
+    budget_s: float | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    """Each runnable candidate once per round, synchronised; warm-up rounds are not kept."""
+    """Each runnable candidate once per round, synchronised; warm-up rounds are not kept.
+
+    With ``budget_s``, the timed rounds are cut (to no fewer than 3) when a round, as
+    the first one took, would make them run past the budget.
+    """
     runs: dict[str, list[float]] = {c.label: [] for c in cands if c.fn}
     last: dict[str, Any] = {}
-    for r in range(warmup + repeats):
+    r, rounds = 0, warmup + repeats
+    while r < rounds:
+        spent = 0.0
         for c in cands:
             if c.fn is None:
                 continue
@@ -698,10 +711,14 @@ def time_round_robin(
             for o in out if isinstance(out, tuple) else (out,):
                 sync(o)
             dt = time.perf_counter() - t0
+            spent += dt
             if r >= warmup:
                 runs[c.label].append(dt)
             last[c.label] = out
             del out
+        if r == 0 and budget_s is not None and spent * repeats > budget_s:
+            rounds = warmup + min(repeats, max(3, int(budget_s / spent)))
+        r += 1
     return runs, last
 
 
@@ -719,8 +736,7 @@ def peak_bytes(fn: Callable[[], Any]) -> int:
 def run_work(work: Work, repeats: int, warmup: int) -> dict[str, Any]:
     """Time one work; its JSON record."""
     backend = get(work.backend) if work.backend in BACKENDS else get("numpy")
-    reps = repeats if work.bytes < 2**30 else max(3, repeats // 2)
-    runs, last = time_round_robin(work.candidates, backend.sync, reps, warmup)
+    runs, last = time_round_robin(work.candidates, backend.sync, repeats, warmup, BUDGET_S)
     med = {k: statistics.median(v) for k, v in runs.items()}
     copy = med.get("copy")
     peer = med.get("peer")

@@ -5,10 +5,10 @@ reason."""
 from __future__ import annotations
 
 import pytest
-from refpe.conformance import Plan, run, subjects
 
 import refpe
 from refpe import backends as B
+from refpe.conformance import Plan, run, subjects
 
 
 def _explain(results):

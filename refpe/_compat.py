@@ -174,7 +174,7 @@ def scatter_add(n: int, ids: Array, values: Array, xp: Any) -> Array:
     ``Tensor.index_add``, ``.at[].add`` or ``cupyx.scatter_add``; the standard fallback is
     the one-hot product ``onehot(ids)^T @ values``.
     """
-    shape = (n,) + tuple(values.shape[1:])
+    shape = (n, *values.shape[1:])
     if compat.is_numpy_namespace(xp):
         import numpy as np
 

@@ -30,8 +30,8 @@ class Case:
 
     ``kwargs`` holds host values: NumPy float arrays (float64) are cast by the suite to the
     dtype under test, NumPy integer arrays become the backend's integer arrays, anything
-    else is passed as it is. ``edge`` marks a case that probes a boundary; ``raises`` marks bad input that a
-    conforming implementation refuses with that exception type.
+    else is passed as it is. ``edge`` marks a case that probes a boundary; ``raises`` marks
+    bad input that a conforming implementation refuses with that exception type.
     """
 
     name: str

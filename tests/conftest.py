@@ -44,5 +44,3 @@ def jax_x64():
 
     with jax.enable_x64(True):
         yield
-
-

@@ -121,7 +121,8 @@ def test_importing_backends_loads_no_array_library():
 
     code = (
         "import sys, refpe.backends as B; B.backends(); "
-        "print(sorted(m for m in ('torch','jax','cupy','dask','array_api_strict') if m in sys.modules))"
+        "libs = ('torch', 'jax', 'cupy', 'dask', 'array_api_strict'); "
+        "print(sorted(m for m in libs if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -40,7 +40,8 @@ def test_specs_json_lists_every_registered_spec(capsys):
     assert main(["specs", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == [s.id for s in refpe.specs()]
-    assert all(r["sources"] and r["name"] == r["id"].replace("-", "_") or r["name"] for r in rows)
+    assert all(r["sources"] for r in rows)
+    assert all(getattr(refpe, r["name"]) is refpe.spec(r["id"]).function for r in rows)
 
 
 def test_specs_table_prints(capsys):

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
-from refpe.conformance import Plan, check, run
 
 import refpe
+from refpe.conformance import Plan, check, run
 
 
 def _verdicts(report):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from refpe.conformance.subjects import subjects
 
 import refpe
 from refpe._registry import EPS
+from refpe.conformance.subjects import subjects
 
 SPECS = ("attn-seed-simplified", "attn-sdpa", "layer-norm", "softmax-xent", "embedding-grad")
 HOST = {"float32": np.float32, "float64": np.float64}

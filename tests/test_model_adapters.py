@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import normalised_error
-from refpe.conformance.subjects import subjects
 
 import refpe
+from refpe.conformance.subjects import subjects
 
 MODULES = {
     "hf_transformers",
