@@ -8,7 +8,6 @@ backend or case is never counted as passed.
 
 from __future__ import annotations
 
-import inspect
 import time
 import traceback
 import warnings
@@ -203,56 +202,54 @@ def _cases(spec: Spec, statistical: bool) -> tuple[Case, ...]:
     return spec.cases
 
 
-def reference_jobs(plan: Plan) -> Iterator[tuple[Any, ...]]:
-    """(spec, case, dtype, call, base result) for the reference on every backend and device."""
-    wanted = plan.subjects
-    if wanted and REFERENCE not in wanted:
+@dataclass
+class Job:
+    """One verdict to reach: ``result`` is filled by running ``call``, or is final already."""
+
+    result: Result
+    spec: Spec | None = None
+    case: Case | None = None
+    call: Callable | None = None
+    differs: str | None = None
+    statistical: bool = False
+
+
+def _final(spec: str, subject: str, backend: str, device: str, verdict: str, reason: str) -> Job:
+    return Job(Result(spec, "*", subject, backend, device, "*", "eager", verdict, reason=reason))
+
+
+def reference_jobs(plan: Plan) -> Iterator[Job]:
+    """The reference on every backend, device, dtype and mode the plan selects."""
+    if plan.subjects and REFERENCE not in plan.subjects:
         return
     for backend in B.backends():
         if plan.backends and backend.name not in plan.backends:
             continue
         reason = backend.available()
         if reason:
-            yield (
-                None,
-                None,
-                None,
-                None,
-                Result(
-                    "*", "*", REFERENCE, backend.name, "*", "*", "eager", "skipped", reason=reason
-                ),
-            )
+            yield _final("*", REFERENCE, backend.name, "*", "skipped", reason)
             continue
         for dev, why in backend.unavailable_devices().items():
             if not plan.devices or dev in plan.devices:
-                yield (
-                    None,
-                    None,
-                    None,
-                    None,
-                    Result(
-                        "*", "*", REFERENCE, backend.name, dev, "*", "eager", "skipped", reason=why
-                    ),
-                )
+                yield _final("*", REFERENCE, backend.name, dev, "skipped", why)
         modes = ["eager"]
         if plan.compiled and backend.compiler and (backend.name != "torch" or plan.torch_compile):
             modes.append("compiled")
         for device in backend.devices():
             if plan.devices and not any(device.startswith(d) for d in plan.devices):
                 continue
-            for spec in refpe.specs():
-                if not _selected(spec, plan):
-                    continue
+            for spec in filter(lambda s: _selected(s, plan), refpe.specs()):
                 for mode in modes:
                     call = reference_call(spec, backend, device, mode == "compiled")
                     for dtype in _dtypes(spec, plan, backend.dtypes(device)):
+                        wrapped = _in_context(backend, dtype, call)
                         for case in spec.cases:
                             if mode == "compiled" and case.raises is not None:
                                 continue
-                            base = Result(
+                            result = Result(
                                 spec.id, case.name, REFERENCE, backend.name, device, dtype, mode, ""
                             )
-                            yield spec, case, dtype, _in_context(backend, dtype, call), base
+                            yield Job(result, spec, case, wrapped)
 
 
 def _in_context(backend: B.Backend, dtype: str, call: Callable) -> Callable:
@@ -263,7 +260,7 @@ def _in_context(backend: B.Backend, dtype: str, call: Callable) -> Callable:
     return wrapped
 
 
-def subject_jobs(plan: Plan, extra: Iterable[Subject] = ()) -> Iterator[tuple[Any, ...]]:
+def subject_jobs(plan: Plan, extra: Iterable[Subject] = ()) -> Iterator[Job]:
     """Jobs for registered adapters (built-ins, model libraries) and the user's subjects."""
     chosen = [s for s in subjects() if not plan.subjects or _named(s, plan.subjects)]
     if plan.backends:
@@ -272,59 +269,28 @@ def subject_jobs(plan: Plan, extra: Iterable[Subject] = ()) -> Iterator[tuple[An
         try:
             spec = refpe.spec(subj.spec)
         except KeyError as exc:
-            yield (
-                None,
-                None,
-                None,
-                None,
-                Result(
-                    subj.spec,
-                    "*",
-                    subj.name,
-                    subj.library,
-                    "cpu",
-                    "*",
-                    "eager",
-                    "error",
-                    reason=str(exc),
-                ),
-            )
+            yield _final(subj.spec, subj.name, subj.library, "cpu", "error", str(exc.args[0]))
             continue
         if not _selected(spec, plan):
             continue
         reason = subj.unavailable()
         if reason:
-            yield (
-                None,
-                None,
-                None,
-                None,
-                Result(
-                    spec.id,
-                    "*",
-                    subj.name,
-                    subj.library,
-                    "cpu",
-                    "*",
-                    "eager",
-                    "skipped",
-                    reason=reason,
-                ),
-            )
+            yield _final(spec.id, subj.name, subj.library, "cpu", "skipped", reason)
             continue
         statistical = subj.kind == "statistical"
+        call = _adapter_call(subj)
         for dtype in _dtypes(spec, plan, subj.dtypes):
             for case in _cases(spec, statistical):
-                base = Result(
+                result = Result(
                     spec.id, case.name, subj.name, subj.library, "cpu", dtype, "eager", ""
                 )
                 why = subj.applies(case) if subj.applies else None
                 if why:
-                    base.verdict, base.reason = "skipped", why
-                    yield None, None, None, None, base
+                    result.verdict, result.reason = "skipped", why
+                    yield Job(result)
                     continue
                 differs = subj.differs(case) if subj.differs else None
-                yield spec, case, dtype, _adapter_call(subj), (base, differs, statistical)
+                yield Job(result, spec, case, call, differs, statistical)
 
 
 def _named(subj: Subject, names: tuple[str, ...]) -> bool:
@@ -342,26 +308,13 @@ def run(
     plan = plan or Plan()
     jobs = [*reference_jobs(plan), *subject_jobs(plan, plan.extra)]
     results = []
-    for spec, case, dtype, call, base in jobs:
-        differs, statistical = None, False
-        if isinstance(base, tuple):
-            base, differs, statistical = base
-        if spec is None:
-            result = base
-        else:
-            result = run_one(spec, case, dtype, call, base, statistical)
-            if differs and result.verdict in ("fail", "error"):
-                result.verdict, result.reason = "differs", f"differs by convention: {differs}"
+    for job in jobs:
+        result = job.result
+        if job.call is not None:
+            result = run_one(job.spec, job.case, result.dtype, job.call, result, job.statistical)
+            if job.differs and result.verdict in ("fail", "error"):
+                result.verdict, result.reason = "differs", f"differs by convention: {job.differs}"
         results.append(result)
         if progress:
             progress(result, len(jobs))
     return results
-
-
-def accepts(fn: Callable, name: str) -> bool:
-    """Whether ``fn`` takes a keyword ``name`` (or ``**kwargs``)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return True
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
