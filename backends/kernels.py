@@ -10,9 +10,10 @@ spec's error model, and :func:`fastest` says which one to use.
 spec              kernel
 ================  ==========================================================================
 pe-sinusoidal     angle addition in complex128 blocks, rounded once; cached by all parameters
-rope              NumPy: one pass per block through three coefficient tables (no strided
-                  half-row operations); interleaved layout as one complex multiply. PyTorch:
-                  the same, in place with ``out=x``
+rope              NumPy: five contiguous passes per cache-sized block through three
+                  coefficient tables (no strided half-row operations); interleaved layout as
+                  one complex multiply; ``out=`` buffers, ``out=x`` in place. PyTorch: CPU
+                  tensors through the NumPy kernel (no copy), other devices the same form
 token-lookup      ``take`` with the id range checked once (min and max)
 input-add         ``take`` into the output, scaled and summed in place
 embedding-grad    stable sort, float64 segment sums on contiguous rows, rounded once
@@ -341,8 +342,9 @@ def rope(
 
     Half layout: :func:`_rope_half_block` on blocks of about 64 Ki elements (three
     contiguous multiplies, two shifted adds). Interleaved layout: ``x`` viewed as complex
-    pairs times :math:`e^{i\phi}`. A block whose result is not finite (an infinity or NaN
-    in ``x`` would leak through the zero coefficients) is recomputed by the reference.
+    pairs times :math:`e^{i\phi}`. A block whose result holds a NaN is recomputed by the
+    reference: an infinity or NaN in ``x`` times a zero coefficient is the only way a value
+    can leak to a neighbour, and it always leaves a NaN (finite ``x`` times 0 adds 0).
     Positions: ``T`` or a 1-D array of ``T`` positions in ``[0, 2^{24})``; other shapes,
     ``dynamic`` and ``longrope`` scaling go to the reference.
 
@@ -405,15 +407,19 @@ def _rope_into(x: np.ndarray, out: np.ndarray, tables, positions, layout, r, opt
 
 
 def _rope_blocks(xs, out, tables, positions, layout, r, options) -> None:
+    """Blocks of about :data:`BLOCK_ELEMENTS`: row ranges of one leading index, or several
+    whole leading indices when one ``(T, D)`` slice is smaller."""
     base, rotary_dim, scaling = options
     T, D = xs.shape[1:]
     rows = max(1, min(T, BLOCK_ELEMENTS // D))
-    u, v, orig = (np.empty(rows * D, dtype=xs.dtype) for _ in range(3))
+    k = max(1, BLOCK_ELEMENTS // (T * D)) if rows == T else 1
+    u, v, orig = (np.empty(k * rows * D, dtype=xs.dtype) for _ in range(3))
     for t0 in range(0, T, rows):
         t1 = min(T, t0 + rows)
         tab = [t[t0:t1] for t in tables]
-        for i in range(xs.shape[0]):
-            xb, ob = xs[i, t0:t1], out[i, t0:t1]
+        flat_tab = [t.reshape(-1) for t in tab]
+        for i in range(0, xs.shape[0], k):
+            xb, ob = xs[i : i + k, t0:t1], out[i : i + k, t0:t1]
             if np.may_share_memory(ob, xb):
                 xb = orig[: xb.size].reshape(xb.shape)
                 np.copyto(xb, ob)
@@ -421,10 +427,12 @@ def _rope_blocks(xs, out, tables, positions, layout, r, options) -> None:
                 c = tab[0].dtype
                 np.multiply(xb.view(c), tab[0], out=ob.view(c))
             else:
-                flat = [a.reshape(-1) for a in (xb, ob, *tab)]
-                n = flat[0].size
-                _rope_half_block(flat[0], flat[1], u[:n], v[:n], *flat[2:], r // 2)
-            if not np.isfinite(np.add.reduce(ob, axis=None)):
+                shape = (xb.shape[0], (t1 - t0) * D)
+                n = shape[0] * shape[1]
+                x2, o2 = xb.reshape(shape), ob.reshape(shape)
+                u2, v2 = u[:n].reshape(shape), v[:n].reshape(shape)
+                _rope_half_block(x2, o2, u2, v2, *flat_tab, r // 2)
+            if np.isnan(np.minimum.reduce(ob, axis=None)):
                 pos = np.arange(t0, t1) if isinstance(positions, int) else positions[t0:t1]
                 ob[...] = refpe.rope(
                     xb, pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling

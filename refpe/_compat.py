@@ -7,6 +7,7 @@ pure-standard fallback, so the reference also runs under ``array-api-strict``.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -272,3 +273,18 @@ def compiled(fn: Any, xp: Any) -> Any:
 
         return jax.jit(fn)
     return fn
+
+
+def require_real(name: str, value: Any) -> float:
+    """``value`` as a float; ``ValueError`` naming it and its value unless it is a finite real
+    number (``bool`` is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def require_float(xp: Any, **arrays: Array) -> None:
+    """``TypeError`` naming the first of ``arrays`` whose dtype is not real floating."""
+    for name, t in arrays.items():
+        if not xp.isdtype(t.dtype, "real floating"):
+            raise TypeError(f"{name} must be a float array, got dtype {dtype_name(t.dtype)}")

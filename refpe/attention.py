@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from array_api_compat import device
 
 from ._compat import (
@@ -15,10 +14,10 @@ from ._compat import (
     namespace,
     require_broadcast,
     require_finite,
+    require_float,
     require_positive_int,
     work_float,
 )
-from ._registry import Case, Erratum, ErrorModel, Spec, register
 
 __all__ = ["attn_sdpa", "attn_seed_simplified", "multi_head_attention"]
 
@@ -66,7 +65,7 @@ def attn_seed_simplified(
     """
     xp = namespace(E=E, W=W, b=b)
     c1, c2, c3 = _coefficients(c)
-    _require_float(xp, E=E, W=W, b=b)
+    require_float(xp, E=E, W=W, b=b)
     if E.ndim < 2:
         raise ValueError(f"E must have shape (..., n, d), got shape {tuple(E.shape)}")
     d = E.shape[-1]
@@ -120,7 +119,7 @@ def attn_sdpa(
     float of the device (float64 where it exists) and rounded once to the inputs' dtype.
     """
     xp = namespace(q=q, k=k, v=v, key_padding_mask=key_padding_mask, bias=bias)
-    _require_float(xp, q=q, k=k, v=v)
+    require_float(xp, q=q, k=k, v=v)
     _check_qkv(q, k, v)
     for name, t in (("q", q), ("k", k), ("v", v)):
         require_finite(name, t, xp)
@@ -163,7 +162,7 @@ def multi_head_attention(
     """
     xp = namespace(x=x, w_q=w_q, w_k=w_k, w_v=w_v, w_o=w_o, key_padding_mask=key_padding_mask)
     heads = require_positive_int("num_heads", num_heads)
-    _require_float(xp, x=x, w_q=w_q, w_k=w_k, w_v=w_v, w_o=w_o)
+    require_float(xp, x=x, w_q=w_q, w_k=w_k, w_v=w_v, w_o=w_o)
     _check_projections(x, w_q, w_k, w_v, w_o, heads)
     wide = work_float(xp, device(x))
     x_, wq, wk, wv, wo = (xp.astype(t, wide) for t in (x, w_q, w_k, w_v, w_o))
@@ -216,8 +215,7 @@ def _keep(q: Any, t_q: int, t_k: int, causal: bool, pad: Any, xp: Any) -> Any:
 
 
 def _checked_bias(bias: Any, shape: tuple[int, ...], xp: Any) -> Any:
-    if not xp.isdtype(bias.dtype, "real floating"):
-        raise TypeError(f"bias must be a float array, got dtype {dtype_name(bias.dtype)}")
+    require_float(xp, bias=bias)
     require_broadcast("bias", tuple(bias.shape), shape)
     if not is_traced(bias) and not bool(xp.all(xp.isfinite(bias) | (bias == -math.inf))):
         raise ValueError("bias must be finite or -inf, got NaN or +inf")
@@ -278,263 +276,4 @@ def _coefficients(c: Sequence[float]) -> tuple[float, float, float]:
     return c1, c2, c3
 
 
-def _require_float(xp: Any, **arrays: Any) -> None:
-    for name, t in arrays.items():
-        if not xp.isdtype(t.dtype, "real floating"):
-            raise TypeError(f"{name} must be a float array, got dtype {dtype_name(t.dtype)}")
-
-
-# --- specs: error models (forward-error analysis) and cases -----------------------------
-
-
-#: The smallest positive scale: an exact 0 (a row that sees no key) must be matched exactly.
-_TINY = np.finfo(np.float64).tiny
-
-
-def _softmax_condition(terms: np.ndarray, p: np.ndarray) -> np.ndarray:
-    r"""``1 + 2 max_l |s|_l`` over the seen keys.
-
-    A score with absolute error :math:`\epsilon |s|_l` changes each softmax weight by a
-    relative :math:`2 \epsilon \max_l |s|_l` at most.
-    """
-    return 1.0 + 2.0 * np.max(np.where(p > 0, terms, 0.0), axis=-1, keepdims=True)
-
-
-def _seed_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
-    E, W, b = (np.asarray(inputs[n], dtype=np.float64) for n in ("E", "W", "b"))
-    c1, c2, c3 = (abs(ci) for ci in _coefficients(inputs.get("c", (1.0, 1.0, 1.0))))
-    w = _softmax(E @ W.T + b, _np())
-    cond = _softmax_condition(np.abs(E) @ np.abs(W).T + np.abs(b), w)
-    a = np.sum(w * np.abs(E) * cond, axis=-2, keepdims=True)
-    v = np.sum(np.abs(E), axis=-2, keepdims=True)
-    if inputs.get("exclude_self", False):
-        v = v + np.abs(E)
-    return np.maximum(c1 * w * cond + c2 * a + c3 * v, _TINY)
-
-
-def _sdpa_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
-    q, k, v = (np.asarray(inputs[n], dtype=np.float64) for n in ("q", "k", "v"))
-    kw = {n: inputs.get(n) for n in ("key_padding_mask", "bias", "scale")}
-    p = _weights(
-        q, k, inputs.get("causal", False), kw["key_padding_mask"], kw["bias"], kw["scale"], _np()
-    )
-    scale = kw["scale"] if kw["scale"] is not None else 1.0 / math.sqrt(q.shape[-1])
-    terms = (np.abs(q) @ np.abs(np.swapaxes(k, -1, -2))) * abs(scale)
-    if kw["bias"] is not None:
-        terms = terms + np.where(np.isfinite(kw["bias"]), np.abs(kw["bias"]), 0.0)
-    return np.maximum(_softmax_condition(terms, p) * (p @ np.abs(v)), _TINY)
-
-
-def _np() -> Any:
-    import array_api_compat.numpy as xp
-
-    return xp
-
-
-def _rand(seed: int, *shape: int, scale: float = 1.0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape) * scale
-
-
-_SEED_CASES = (
-    Case("n5-d4", {"E": _rand(1, 5, 4), "W": _rand(2, 4, 4), "b": _rand(3, 4)}),
-    Case("batch2-n3-d6", {"E": _rand(4, 2, 3, 6), "W": _rand(5, 6, 6), "b": _rand(6, 6)}),
-    Case(
-        "coefficients",
-        {"E": _rand(7, 4, 3), "W": _rand(8, 3, 3), "b": _rand(9, 3), "c": (0.5, -1.0, 2.0)},
-    ),
-    Case(
-        "exclude-self",
-        {"E": _rand(10, 4, 3), "W": _rand(11, 3, 3), "b": _rand(12, 3), "exclude_self": True},
-        edge=True,
-        note="seed 002 §3 step 3's reading: v sums the other positions",
-    ),
-    Case(
-        "one-position", {"E": _rand(13, 1, 4), "W": _rand(14, 4, 4), "b": _rand(15, 4)}, edge=True
-    ),
-    Case(
-        "worked-example",
-        {"E": np.eye(2), "W": np.zeros((2, 2)), "b": np.zeros(2)},
-        edge=True,
-        note="h_1 = h_2 = (2, 2)",
-    ),
-)
-
-_PAD = np.array([[False, False, False, True], [False, True, True, True]])
-_SDPA_CASES = (
-    Case(
-        "b2-h2-t4-d8",
-        {"q": _rand(20, 2, 2, 4, 8), "k": _rand(21, 2, 2, 4, 8), "v": _rand(22, 2, 2, 4, 8)},
-    ),
-    Case(
-        "causal",
-        {
-            "q": _rand(23, 2, 2, 5, 4),
-            "k": _rand(24, 2, 2, 5, 4),
-            "v": _rand(25, 2, 2, 5, 4),
-            "causal": True,
-        },
-    ),
-    Case(
-        "key-padding",
-        {
-            "q": _rand(26, 2, 2, 4, 4),
-            "k": _rand(27, 2, 2, 4, 4),
-            "v": _rand(28, 2, 2, 4, 4),
-            "key_padding_mask": _PAD,
-        },
-    ),
-    Case(
-        "bias",
-        {
-            "q": _rand(29, 1, 3, 4, 4),
-            "k": _rand(30, 1, 3, 4, 4),
-            "v": _rand(31, 1, 3, 4, 4),
-            "bias": _rand(32, 3, 4, 4),
-        },
-    ),
-    Case(
-        "cross-causal-tq3-tk5",
-        {
-            "q": _rand(33, 1, 2, 3, 4),
-            "k": _rand(34, 1, 2, 5, 4),
-            "v": _rand(35, 1, 2, 5, 6),
-            "causal": True,
-        },
-        edge=True,
-        note="top-left alignment: query i sees keys 0..i",
-    ),
-    Case(
-        "row-sees-no-key",
-        {
-            "q": _rand(36, 2, 1, 3, 4),
-            "k": _rand(37, 2, 1, 3, 4),
-            "v": _rand(38, 2, 1, 3, 4),
-            "key_padding_mask": np.array([[False, True, False], [True, True, True]]),
-        },
-        edge=True,
-        note="batch 1 has every key padded: its output is zeros",
-    ),
-    Case(
-        "large-scores",
-        {
-            "q": _rand(39, 1, 1, 4, 4, scale=6.0),
-            "k": _rand(40, 1, 1, 4, 4, scale=6.0),
-            "v": _rand(41, 1, 1, 4, 4),
-        },
-        edge=True,
-        note="scores up to ~100: the max shift keeps exp finite",
-    ),
-    Case(
-        "explicit-scale",
-        {
-            "q": _rand(42, 1, 2, 3, 4),
-            "k": _rand(43, 1, 2, 3, 4),
-            "v": _rand(44, 1, 2, 3, 4),
-            "scale": 0.5,
-        },
-        edge=True,
-    ),
-    Case(
-        "bad-mask-shape",
-        {
-            "q": _rand(45, 2, 1, 3, 4),
-            "k": _rand(46, 2, 1, 3, 4),
-            "v": _rand(47, 2, 1, 3, 4),
-            "key_padding_mask": np.zeros((3, 3), dtype=bool),
-        },
-        edge=True,
-        raises=ValueError,
-    ),
-)
-
-register(
-    Spec(
-        id="attn-seed-simplified",
-        title="Seed 002's simplified self-attention",
-        latex=(
-            r"w_i = \operatorname{softmax}(W E_i + b),\; a = \sum_j w_j \odot E_j,\;"
-            r" v = \sum_j E_j,\; h_i = c_1 w_i + c_2 a + c_3 v"
-        ),
-        sources=("seed 002 §3–4",),
-        function=attn_seed_simplified,
-        domain={
-            "E": "float (..., n, d)",
-            "W": "float (d, d)",
-            "b": "float (d,)",
-            "c": "three scalars",
-            "exclude_self": "bool: v_i sums j != i (seed 002 §3's text)",
-        },
-        cases=_SEED_CASES,
-        invariants=(
-            "each w_i is a probability vector over the d features (sums to 1)",
-            "a and v are the same for every position i",
-            "with c = (1, 0, 0) the output is softmax(W E_i + b)",
-            "exclude_self=True equals the default minus c3 * E_i",
-        ),
-        errata=(
-            Erratum(
-                seed="002 §3 step 3 vs §4",
-                seed_does="the text says v_i sums the embeddings of the other positions; "
-                "the formula v_i = sum_{j=1}^n E_j sums all of them",
-                refpe_does="follows the formula; exclude_self=True gives the text's reading",
-                why="the formula is the precise statement; the text's variant stays available",
-            ),
-        ),
-        terms=("自注意力机制", "注意力权重", "可加性向量", "加法向量"),
-        section="4",
-        explanation=(
-            "Seed 002's own formula: each position gets softmax weights over its features, and "
-            "every position receives the same two sums. It is not scaled dot-product attention."
-        ),
-        float_args=("E", "W", "b"),
-        error=ErrorModel(
-            K={"float64": 2.0, "float32": 2.0},
-            scale=_seed_scale,
-            text=(
-                "scale = |c1| w_i (1 + 2 max|z_i|) + |c2| sum_j w_j |E_j| (1 + 2 max|z_j|) + "
-                "|c3| sum_j |E_j|, with |z| = |W||E| + |b| the absolute terms of the softmax "
-                "input: the softmax turns an absolute score error into a relative weight error"
-            ),
-        ),
-    ),
-    Spec(
-        id="attn-sdpa",
-        title="Scaled dot-product attention",
-        latex=(r"O = \operatorname{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}} + B + M\right) V"),
-        sources=("seed 002 §2, §5", "Vaswani et al. 2017, §3.2"),
-        function=attn_sdpa,
-        domain={
-            "q": "float (..., H, T_q, d_k)",
-            "k": "float (..., H, T_k, d_k)",
-            "v": "float (..., H, T_k, d_v)",
-            "causal": "bool: key j hidden from query i when j > i (top-left aligned)",
-            "key_padding_mask": "bool (..., T_k), True = padded key (hidden)",
-            "bias": "float, broadcasts to (..., H, T_q, T_k); -inf hides",
-            "scale": "float, default 1/sqrt(d_k)",
-        },
-        cases=_SDPA_CASES,
-        invariants=(
-            "each row of the weights is a probability vector over the seen keys",
-            "a query row that sees no key gives zeros",
-            "causal: changing keys/values after position i does not change output i",
-            "adding a constant to every score of a row changes nothing",
-            "multi_head_attention with identity projections equals attn_sdpa on the split heads",
-        ),
-        terms=("自注意力机制", "注意力权重", "多头注意力"),
-        section="4",
-        explanation=(
-            "Each query mixes the values with weights from its similarity to every key it may "
-            "see; masks hide keys (the future, padding), a bias shifts scores (ALiBi, T5)."
-        ),
-        float_args=("q", "k", "v", "bias"),
-        error=ErrorModel(
-            K={"float64": 2.0, "float32": 2.0},
-            scale=_sdpa_scale,
-            text=(
-                "scale_ic = (1 + 2 max_j S_ij) * sum_j p_ij |v_jc|, S_ij = |q_i| . |k_j| * scale + "
-                "|B_ij| over the seen keys: the weighted sum's absolute terms, times the softmax's "
-                "amplification of the score error"
-            ),
-        ),
-    ),
-)
+from . import _attention_specs  # noqa: E402, F401

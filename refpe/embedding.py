@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import operator
 from typing import Any
-
-import numpy as np
 
 from ._compat import (
     device_of,
@@ -14,10 +11,10 @@ from ._compat import (
     require_finite,
     require_integer,
     require_range,
+    require_real,
     take_rows,
     work_float,
 )
-from ._registry import Case, ErrorModel, Spec, register
 
 __all__ = ["token_lookup", "token_one_hot"]
 
@@ -29,18 +26,12 @@ def _require_table(name: str, table: Any, xp: Any) -> None:
         raise TypeError(f"{name} must be a real floating array, got dtype {table.dtype}")
 
 
-def _require_scale(scale: Any) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
-        raise ValueError(f"scale must be a finite real number, got {scale!r}")
-    return float(scale)
-
-
 def _scaled(rows: Any, scale: float | None, xp: Any) -> Any:
     """``scale * rows`` in the device's widest float, rounded once to ``rows.dtype``."""
     if scale is None:
         return rows
     wide = work_float(xp, device_of(rows))
-    return xp.astype(xp.astype(rows, wide) * _require_scale(scale), rows.dtype)
+    return xp.astype(xp.astype(rows, wide) * require_real("scale", scale), rows.dtype)
 
 
 def token_lookup(
@@ -128,74 +119,4 @@ def token_one_hot(ids: Any, table: Any, *, scale: float | None = None) -> Any:
     return _scaled(onehot @ table, scale, xp)
 
 
-def _cases() -> tuple[Case, ...]:
-    rng = np.random.default_rng(0)
-    table = rng.standard_normal((10, 8))
-    ids = rng.integers(0, 10, size=(2, 5))
-    ends = np.array([0, 9, 9, 0])
-    return (
-        Case("batch of ids", {"ids": ids, "table": table}),
-        Case("scaled by sqrt(d)", {"ids": ids, "table": table, "scale": math.sqrt(8)}),
-        Case("first and last row", {"ids": ends, "table": table}, edge=True),
-        Case("0-d id", {"ids": np.array(3), "table": table}, edge=True),
-        Case("empty ids", {"ids": np.zeros((0,), dtype=np.int64), "table": table}, edge=True),
-        Case(
-            "one-row table", {"ids": np.zeros((3,), dtype=np.int64), "table": table[:1]}, edge=True
-        ),
-        Case("tiny and huge values", {"ids": ends, "table": table * 1e-30}, edge=True),
-        Case(
-            "id out of range",
-            {"ids": np.array([1, 10]), "table": table},
-            edge=True,
-            raises=IndexError,
-        ),
-        Case("negative id", {"ids": np.array([-1]), "table": table}, edge=True, raises=IndexError),
-    )
-
-
-def _scale_bound(inputs: Any, exact: Any, dtype: str) -> Any:
-    """Bit-exact without ``scale``; one rounding of the product (and of ``scale``) with it."""
-    return np.abs(exact) if inputs.get("scale") is not None else np.zeros_like(exact)
-
-
-_ERROR = ErrorModel(
-    K={"float64": 1, "float32": 1, "float16": 1, "bfloat16": 1},
-    scale=_scale_bound,
-    text="bit-exact without scale; with scale one rounding of the product and of scale itself",
-)
-_TERMS = ("词嵌入", "嵌入矩阵", "静态编码", "初始词向量")
-
-register(
-    Spec(
-        id="token-lookup",
-        title="Token embedding lookup",
-        latex=r"\mathrm{out}[s,:] = c\,W[\mathrm{ids}[s],:]",
-        sources=("seed 000 §3.1", "seed 004 §1", "seed 003 §4.2.1", "Vaswani et al. 2017 §3.4"),
-        function=token_lookup,
-        domain={"ids": "integers in [0, V), any shape", "table": "(V, d) float", "scale": "finite"},
-        cases=_cases(),
-        error=_ERROR,
-        invariants=("bit-exact gather", "padding_idx rows read as zeros"),
-        terms=_TERMS,
-        section="1",
-        explanation="Each token id picks one row of the embedding matrix.",
-        float_args=("table",),
-        dtypes=("float64", "float32", "float16", "bfloat16"),
-    ),
-    Spec(
-        id="token-one-hot",
-        title="Token embedding as a one-hot product",
-        latex=r"\mathrm{out}[s,:] = c\,\mathrm{onehot}(\mathrm{ids}[s], V)\,W",
-        sources=("seed 003 §4.2.1",),
-        function=token_one_hot,
-        domain={"ids": "integers in [0, V), any shape", "table": "(V, d) finite float"},
-        cases=_cases(),
-        error=_ERROR,
-        invariants=("equals token-lookup bit for bit",),
-        terms=_TERMS,
-        section="1",
-        explanation="The same lookup written as a matrix product of one-hot vectors with W.",
-        float_args=("table",),
-        dtypes=("float64", "float32", "float16", "bfloat16"),
-    ),
-)
+from . import _embedding_specs  # noqa: E402, F401

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._compat import default_namespace, from_host, resolve_dtype
-from ._registry import Case, Erratum, ErrorModel, Spec, register
+from ._compat import default_namespace, from_host, require_real, resolve_dtype
 
 __all__ = ["init_framework_default", "init_normal", "init_truncated_normal", "init_uniform"]
 
@@ -54,12 +53,6 @@ def _require_spread(name: str, value: Any) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return float(value)
-
-
-def _require_mean(mean: Any) -> float:
-    if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not math.isfinite(mean):
-        raise ValueError(f"mean must be a finite real number, got {mean!r}")
-    return float(mean)
 
 
 def _draw(
@@ -102,7 +95,7 @@ def init_normal(
     Precision: drawn in float64 on the host, rounded once to ``dtype`` (default: the
     namespace's default float) and transferred to ``device``. ``seed`` is required.
     """
-    sd, mu = _require_spread("std", std), _require_mean(mean)
+    sd, mu = _require_spread("std", std), require_real("mean", mean)
     return _draw(shape, seed, lambda g, s: mu + sd * g.standard_normal(s), dtype, xp, device)
 
 
@@ -128,7 +121,7 @@ def init_uniform(
     Precision: drawn in float64 on the host (``U`` has 53 random bits), rounded once to
     ``dtype`` and transferred. ``seed`` is required.
     """
-    half, mu = _require_spread("a", a), _require_mean(mean)
+    half, mu = _require_spread("a", a), require_real("mean", mean)
     return _draw(shape, seed, lambda g, s: mu + half * (2.0 * g.random(s) - 1.0), dtype, xp, device)
 
 
@@ -166,7 +159,7 @@ def init_truncated_normal(
 
     Precision: float64 on the host, rounded once to ``dtype``. ``seed`` is required.
     """
-    sd, mu = _require_spread("std", std), _require_mean(mean)
+    sd, mu = _require_spread("std", std), require_real("mean", mean)
     return _draw(shape, seed, lambda g, s: mu + sd * _truncated(g, s), dtype, xp, device)
 
 
@@ -243,111 +236,4 @@ def init_framework_default(
     return _draw(shape, seed, sample, dtype, xp, device)
 
 
-_SHAPE = (6, 4)
-_EXACT = ErrorModel(
-    K={"float64": 0, "float32": 0, "float16": 0, "bfloat16": 0},
-    text="bit-exact: the float64 host draw rounded once to the dtype",
-    statistical={"test": "Kolmogorov-Smirnov", "alpha": 1e-3},
-)
-_DTYPES = ("float64", "float32", "float16", "bfloat16")
-
-
-def _cases(**extra: Any) -> tuple[Case, ...]:
-    return (
-        Case("6x4 table", {"shape": _SHAPE, "seed": 0, **extra}),
-        Case("another seed", {"shape": (3, 5), "seed": 2024, **extra}),
-        Case("empty table", {"shape": (0, 4), "seed": 1, **extra}, edge=True),
-        Case("1-D shape", {"shape": 7, "seed": 3, **extra}, edge=True),
-        Case("no seed", {"shape": _SHAPE, "seed": None, **extra}, edge=True, raises=TypeError),
-    )
-
-
-register(
-    Spec(
-        id="init-normal",
-        title="Normal initialiser",
-        latex=r"W = \mu + \sigma Z,\ Z_{jk} \sim \mathcal N(0,1)",
-        sources=("seed 004 §1",),
-        function=init_normal,
-        domain={"shape": "tuple of sizes", "seed": "int >= 0", "std": ">= 0 (standard deviation)"},
-        cases=(
-            *_cases(),
-            Case("std 1, mean 3", {"shape": _SHAPE, "seed": 5, "std": 1.0, "mean": 3.0}),
-        ),
-        error=_EXACT,
-        invariants=("same seed, same table on every backend", "sample std close to std"),
-        errata=(
-            Erratum(
-                seed="004 §1",
-                seed_does="text: 方差 (variance) 0.02; code: torch.randn(dim) * 0.02 (std 0.02)",
-                refpe_does="std is the standard deviation",
-                why="the code and BERT/GPT-2 practice scale unit normals by 0.02",
-            ),
-        ),
-        terms=("随机初始化", "正态分布", "方差"),
-        section="1",
-        explanation="Every entry is an independent normal draw with the given standard deviation.",
-        creates=True,
-        dtypes=_DTYPES,
-    ),
-    Spec(
-        id="init-uniform",
-        title="Uniform initialiser",
-        latex=r"W = \mu + a(2U - 1),\ U_{jk} \sim U[0,1)",
-        sources=("seed 004 §1",),
-        function=init_uniform,
-        domain={"shape": "tuple of sizes", "seed": "int >= 0", "a": ">= 0"},
-        cases=(*_cases(), Case("a = 1", {"shape": _SHAPE, "seed": 5, "a": 1.0})),
-        error=_EXACT,
-        invariants=("every value in [mean - a, mean + a)",),
-        terms=("随机初始化", "均匀分布"),
-        section="1",
-        explanation="Every entry is an independent uniform draw from [-a, a).",
-        creates=True,
-        dtypes=_DTYPES,
-    ),
-    Spec(
-        id="init-truncated-normal",
-        title="Truncated normal initialiser",
-        latex=r"W = \mu + \sigma Z,\ Z \sim \mathcal N(0,1) \mid |Z| \le 2",
-        sources=("Devlin et al. 2019 (BERT initializer_range)",),
-        function=init_truncated_normal,
-        domain={"shape": "tuple of sizes", "seed": "int >= 0", "std": ">= 0"},
-        cases=(*_cases(), Case("std 1", {"shape": (50, 20), "seed": 9, "std": 1.0})),
-        error=_EXACT,
-        invariants=("every value in [mean - 2 std, mean + 2 std]",),
-        terms=("随机初始化",),
-        section="1",
-        explanation="Normal draws, redrawn until they lie within two standard deviations.",
-        creates=True,
-        dtypes=_DTYPES,
-    ),
-    Spec(
-        id="init-framework-defaults",
-        title="Framework default initialisers",
-        latex=r"\mathcal N(0,1),\ U(\pm 1/\sqrt{in}),\ U[0,1),\ U(\pm 0.05),"
-        r"\ U(\pm\sqrt{6/(in+out)})",
-        sources=("seed 004 §1", "seed 000 §4", "PyTorch nn.Embedding / nn.Linear", "Keras"),
-        function=init_framework_default,
-        domain={"framework": "torch, tf, keras", "kind": "embedding, linear"},
-        cases=(
-            *(
-                Case(f"{f} {k}", {"shape": _SHAPE, "seed": 11, "framework": f, "kind": k})
-                for f, k in _DEFAULTS
-            ),
-            Case(
-                "tf linear is not a tf default",
-                {"shape": _SHAPE, "seed": 1, "framework": "tf", "kind": "linear"},
-                edge=True,
-                raises=ValueError,
-            ),
-        ),
-        error=_EXACT,
-        invariants=("each draw follows the framework's documented distribution",),
-        terms=("随机初始化", "PyTorch 默认的均匀初始化"),
-        section="1",
-        explanation="The distributions PyTorch, TensorFlow and Keras use when nothing is said.",
-        creates=True,
-        dtypes=_DTYPES,
-    ),
-)
+from . import _init_specs  # noqa: E402, F401

@@ -11,8 +11,6 @@ import math
 import operator
 from typing import Any
 
-import numpy as np
-
 from ._compat import (
     default_namespace,
     namespace,
@@ -22,7 +20,6 @@ from ._compat import (
     take_rows,
     work_float,
 )
-from ._registry import Case, ErrorModel, Spec, register
 
 __all__ = ["alibi", "alibi_slopes", "t5_bias", "t5_bucket"]
 
@@ -216,112 +213,4 @@ def t5_bias(
     return xp.permute_dims(take_rows(table, buckets, xp), (2, 0, 1))
 
 
-def _alibi_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
-    """``|B| (1 + g_h)``: a slope computed as the ``g``-th power of a rounded ratio (ALiBi's
-    reference code, Bloom) carries ``g`` roundings; the product adds one."""
-    g = np.array([float(gh) for _, gh in _geometric(inputs["num_heads"])])
-    return np.abs(np.asarray(exact)) * (1 + g[:, None, None])
-
-
-def _cases_alibi() -> tuple[Case, ...]:
-    return (
-        Case("8 heads causal", {"num_heads": 8, "q_len": 5, "k_len": 5}),
-        Case("12 heads (not a power of two)", {"num_heads": 12, "q_len": 4, "k_len": 6}),
-        Case("16 heads symmetric", {"num_heads": 16, "q_len": 4, "k_len": 4, "causal": False}),
-        Case("6 heads, decoding one query", {"num_heads": 6, "q_len": 1, "k_len": 9}, edge=True),
-        Case("1 head", {"num_heads": 1, "q_len": 3, "k_len": 3}, edge=True),
-        Case("64 heads, long", {"num_heads": 64, "q_len": 2, "k_len": 4096}, edge=True),
-        Case("0 heads", {"num_heads": 0, "q_len": 2, "k_len": 2}, raises=ValueError),
-    )
-
-
-def _cases_t5() -> tuple[Case, ...]:
-    g = np.random.default_rng(5)
-    return (
-        Case("bidirectional", {"table": g.standard_normal((32, 4)), "q_len": 7, "k_len": 7}),
-        Case(
-            "causal, long",
-            {"table": g.standard_normal((32, 2)), "q_len": 1, "k_len": 300}
-            | {"bidirectional": False},
-        ),
-        Case(
-            "16 buckets, max distance 64",
-            {"table": g.standard_normal((16, 3)), "q_len": 200, "k_len": 200}
-            | {"num_buckets": 16, "max_distance": 64},
-        ),
-        Case(
-            "odd bucket count",
-            {"table": g.standard_normal((9, 2)), "q_len": 40, "k_len": 40}
-            | {"num_buckets": 9, "max_distance": 20},
-            edge=True,
-        ),
-        Case(
-            "1 bucket",
-            {"table": np.zeros((1, 2)), "q_len": 2, "k_len": 2, "num_buckets": 1}
-            | {"bidirectional": False},
-            raises=ValueError,
-        ),
-    )
-
-
-register(
-    Spec(
-        id="alibi",
-        title="ALiBi: attention with linear biases",
-        latex=r"B_{h,i,j} = m_h (j - i)\ \text{(causal)},\ -m_h |j - i|,\ m_h = 2^{-8h/H}",
-        sources=("Press, Smith & Lewis (2022), ALiBi", "FORMULAS.md §6"),
-        function=alibi,
-        domain={
-            "num_heads": "int >= 1",
-            "q_len, k_len": "int >= 1",
-            "causal": "bool",
-            "offset": "int or None (k_len - q_len)",
-        },
-        cases=_cases_alibi(),
-        invariants=(
-            "slopes are geometric with ratio 2^(-8/H) for a power of two H",
-            "the first n slopes of H heads are those of n = 2^floor(log2 H) heads",
-            "softmax(scores + alibi) equals softmax(scores + key-only m_h j) row by row",
-        ),
-        terms=("位置编码",),
-        section="6",
-        explanation="A penalty proportional to the distance between query and key, with a "
-        "different slope per head; no position vectors at all.",
-        creates=True,
-        dtypes=("float64", "float32", "float16", "bfloat16"),
-        error=ErrorModel(
-            K={"float64": 1.0, "float32": 1.0, "float16": 1.0, "bfloat16": 1.0},
-            scale=_alibi_scale,
-            text="|B - B*| <= K eps |B| (1 + g_h), g_h the slope's index in its geometric run.",
-        ),
-    ),
-    Spec(
-        id="t5-bias",
-        title="T5 relative position buckets and bias",
-        latex=r"A_{h,i,j} = T[\operatorname{bucket}(j - i), h]",
-        sources=("Raffel et al. (2020), T5 §2.1", "Hugging Face T5Attention", "FORMULAS.md §6"),
-        function=t5_bias,
-        domain={
-            "table": "float array (num_buckets, heads)",
-            "q_len, k_len": "int >= 1",
-            "num_buckets": ">= 4 bidirectional, >= 2 otherwise",
-            "max_distance": "> the number of exact buckets",
-        },
-        cases=_cases_t5(),
-        invariants=(
-            "buckets are non-decreasing in |r| and lie in [0, num_buckets)",
-            "distances below num_buckets/4 (bidirectional) have their own bucket",
-            "every distance >= max_distance shares the last bucket of its side",
-        ),
-        terms=("位置编码",),
-        section="6",
-        explanation="Each query-key distance falls into a bucket (exact for short distances, "
-        "logarithmic for long ones) and each bucket has a learned bias per head.",
-        float_args=("table",),
-        dtypes=("float64", "float32", "float16", "bfloat16"),
-        error=ErrorModel(
-            K={"float64": 0.0, "float32": 0.0, "float16": 0.0, "bfloat16": 0.0},
-            text="a gather: bit-exact.",
-        ),
-    ),
-)
+from . import _relative_specs  # noqa: E402, F401

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refpe
+from refpe._registry import EPS
 
 mpmath.mp.dps = 40
 SPEC = refpe.spec("layer-norm")
@@ -87,7 +88,10 @@ def test_invariants(rows, d, seed, shift, stretch):
     x = np.random.default_rng(seed).standard_normal((rows, d))
     y = refpe.layer_norm(x, eps=1e-12)
     var = np.var(x, axis=-1)
-    np.testing.assert_allclose(y.mean(-1), 0.0, atol=1e-14)
+    # x - mean is rounded relative to |x|, then divided by the row's std: the mean of y is 0
+    # up to a few eps * max|x| / std (a row of nearly equal values has a tiny std)
+    bound = 4 * EPS["float64"] * np.abs(x).max(-1) / np.sqrt(var + 1e-12)
+    assert np.all(np.abs(y.mean(-1)) <= bound)
     np.testing.assert_allclose(np.var(y, axis=-1), var / (var + 1e-12), rtol=1e-12)
     ys = refpe.layer_norm(x + shift, eps=1e-12)
     scale = SPEC.error.bound_scale({"x": x + shift, "eps": 1e-12}, ys, "float64")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import refpe
 from refpe._registry import EPS
-from refpe.relative import _alibi_scale
+from refpe._relative_specs import _alibi_scale
 
 ALIBI = refpe.spec("alibi")
 T5 = refpe.spec("t5-bias")

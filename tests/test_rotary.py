@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import refpe
 from refpe._registry import EPS
-from refpe.rotary import _host_inv_freq, _rope_scale, _theta
+from refpe._rotary_specs import _rope_scale
+from refpe.rotary import _host_inv_freq, _theta
 
 SPEC = refpe.spec("rope")
 K = SPEC.error.K

@@ -16,17 +16,13 @@ from typing import Any
 import numpy as np
 
 from ..subjects import Subject, register_subject
-
-
-def _positions(kwargs: Mapping[str, Any]) -> np.ndarray:
-    p = kwargs["positions"]
-    return (np.arange(p) if isinstance(p, int) else np.asarray(p)) + kwargs.get("offset", 0)
+from ._convert import shifted_positions
 
 
 def _t2t(kwargs: Mapping[str, Any], dtype: str) -> Any:
     """``get_timing_signal_1d(length, channels, min_timescale=1, max_timescale=base)``."""
     channels, f32 = kwargs["d"], np.float32
-    position = _positions(kwargs).astype(f32)
+    position = shifted_positions(kwargs).astype(f32)
     n = channels // 2
     increment = math.log(float(kwargs.get("base", 1.0e4)) / 1.0) / max(float(n) - 1, 1.0)
     inv = f32(1.0) * np.exp(np.arange(n, dtype=f32) * f32(-increment))
@@ -40,7 +36,7 @@ def _fairseq(kwargs: Mapping[str, Any], dtype: str) -> Any:
     """``get_embedding(num_embeddings, embedding_dim, padding_idx)``, then the lookup."""
     import torch
 
-    d, pos = kwargs["d"], _positions(kwargs)
+    d, pos = kwargs["d"], shifted_positions(kwargs)
     half = d // 2
     emb = math.log(float(kwargs.get("base", 10000.0))) / (half - 1)
     emb = torch.exp(torch.arange(half, dtype=torch.float) * -emb)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..subjects import Subject, register_subject
+from ._convert import shifted_positions
 
 LIB = "keras_hub"
 
@@ -30,13 +31,8 @@ def _host(t: Any) -> np.ndarray:
     return np.asarray(t.float() if str(getattr(t, "dtype", "")) == "torch.bfloat16" else t)
 
 
-def _positions(kwargs: Mapping[str, Any]) -> np.ndarray:
-    p = kwargs["positions"]
-    return (np.arange(p) if isinstance(p, int) else np.asarray(p)) + kwargs.get("offset", 0)
-
-
 def _sine(kwargs: Mapping[str, Any], dtype: str) -> Any:
-    p = _positions(kwargs)
+    p = shifted_positions(kwargs)
     rows = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
     layer = _layers().SinePositionEncoding(max_wavelength=kwargs.get("base", 10000.0), dtype=dtype)
     x = np.zeros((*rows.shape, kwargs["d"]), dtype=dtype)
@@ -80,7 +76,7 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
         options |= {"truncate": bool(s.get("truncate", True))}
     layer = _layers().RotaryEmbedding(**options, dtype=dtype)
     d, t = x.shape[-1], x.shape[-2]
-    pos = np.broadcast_to(_positions(kwargs), x.shape[:-1]).reshape(-1, t)
+    pos = np.broadcast_to(shifted_positions(kwargs), x.shape[:-1]).reshape(-1, t)
     out = layer(x.reshape(-1, t, d).astype(np.float32), positions=pos.astype(np.float32))
     return _host(out).reshape(x.shape)
 

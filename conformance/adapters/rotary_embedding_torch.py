@@ -8,16 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..subjects import Subject, register_subject
+from ._convert import positions, torch_float, torch_numpy
 
 LIB = "rotary_embedding_torch"
-
-
-def _numpy(t: Any) -> np.ndarray:
-    """A torch result on the host (bfloat16, which NumPy lacks, widened exactly to float32)."""
-    import torch
-
-    t = t.detach().cpu()
-    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
 
 
 def _kind(case: Any) -> str:
@@ -42,12 +35,11 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     import torch
     from rotary_embedding_torch import apply_rotary_emb
 
-    x = torch.from_numpy(np.asarray(kwargs["x"], dtype=np.float32)).to(getattr(torch, dtype))
+    x = torch_float(kwargs["x"], dtype)
     d, t = x.shape[-1], x.shape[-2]
     r = kwargs.get("rotary_dim") or d
     rot = _module(kwargs, r)
-    p = kwargs["positions"]
-    p = np.arange(p) if isinstance(p, int) else np.asarray(p)
+    p = positions(kwargs)
     rows = np.broadcast_to(p, x.shape[:-1]).reshape(-1, t)
     xs = x.reshape(-1, t, d)
     if np.all(rows == rows[:, :1] + np.arange(t)) and np.all(rows[:, 0] == rows[0, 0]):
@@ -55,7 +47,7 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     else:
         seq = torch.from_numpy(rows.copy()).to(torch.float32) / rot.interpolate_factor
         out = apply_rotary_emb(rot(seq)[:, :, :], xs, seq_dim=-2)
-    return _numpy(out.reshape(x.shape))
+    return torch_numpy(out.reshape(x.shape))
 
 
 def _applies(case: Any) -> str | None:

@@ -15,16 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..subjects import Subject, register_subject
+from ._convert import positions, torch_float, torch_numpy
 
 LIB = "torchtune"
-
-
-def _numpy(t: Any) -> np.ndarray:
-    """A torch result on the host (bfloat16, which NumPy lacks, widened exactly to float32)."""
-    import torch
-
-    t = t.detach().cpu()
-    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
 
 
 _FILES = {
@@ -65,14 +58,13 @@ def _module(kwargs: Mapping[str, Any], d: int, n: int) -> Any:
 def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     import torch
 
-    x = torch.from_numpy(np.asarray(kwargs["x"], dtype=np.float32)).to(getattr(torch, dtype))
+    x = torch_float(kwargs["x"], dtype)
     d, t = x.shape[-1], x.shape[-2]
-    p = kwargs["positions"]
-    p = np.arange(p) if isinstance(p, int) else np.asarray(p)
+    p = positions(kwargs)
     rows = np.broadcast_to(p, x.shape[:-1]).reshape(-1, t)
     rope = _module(kwargs, d, int(rows.max()) + 1)
     out = rope(x.reshape(-1, t, 1, d), input_pos=torch.from_numpy(rows.copy()))
-    return _numpy(out.reshape(x.shape))
+    return torch_numpy(out.reshape(x.shape))
 
 
 def _applies(case: Any) -> str | None:

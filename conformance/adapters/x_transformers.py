@@ -9,16 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..subjects import Subject, register_subject
+from ._convert import positions, torch_float, torch_numpy
 
 LIB = "x_transformers"
-
-
-def _numpy(t: Any) -> np.ndarray:
-    """A torch result on the host (bfloat16, which NumPy lacks, widened exactly to float32)."""
-    import torch
-
-    t = t.detach().cpu()
-    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
 
 
 def _library() -> Any:
@@ -53,14 +46,15 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     lib = _library()
 
     host = np.asarray(kwargs["x"])
-    x = torch.from_numpy(np.asarray(host, dtype=np.float32)).to(getattr(torch, dtype))
+    x = torch_float(host, dtype)
     d, t = x.shape[-1], x.shape[-2]
     r = kwargs.get("rotary_dim") or d
-    p = kwargs["positions"]
-    p = np.arange(p) if isinstance(p, int) else np.asarray(p)
+    p = positions(kwargs)
     pos = torch.from_numpy(np.broadcast_to(p, x.shape[:-1]).reshape(-1, t).copy())
     freqs, scale = lib.RotaryEmbedding(r, **_factors(kwargs))(pos)
-    return _numpy(lib.apply_rotary_pos_emb(x.reshape(-1, 1, t, d), freqs, scale).reshape(x.shape))
+    return torch_numpy(
+        lib.apply_rotary_pos_emb(x.reshape(-1, 1, t, d), freqs, scale).reshape(x.shape)
+    )
 
 
 def _rope_applies(case: Any) -> str | None:

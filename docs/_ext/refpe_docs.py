@@ -98,18 +98,18 @@ def list_table(header: Iterable[str], rows: Iterable[Iterable[str]], widths: str
 
 
 def public_path(fn: Any) -> str:
-    """The documented dotted name of a spec's function (top level where it is exported)."""
+    """The documented dotted name of a spec's function: its public module's page for the
+    vector and tokeniser specs (also exported at the top level), else the top level."""
     import refpe
 
     name = fn.__name__
-    if getattr(refpe, name, None) is fn:
-        return f"refpe.{name}"
-    module = fn.__module__
     for public in ("refpe.vectors", "refpe.tokenize"):
         mod = importlib.import_module(public)
-        if getattr(mod, name, None) is fn:
+        if name in getattr(mod, "__all__", ()) and getattr(mod, name) is fn:
             return f"{public}.{name}"
-    return f"{module}.{name}"
+    if getattr(refpe, name, None) is fn:
+        return f"refpe.{name}"
+    return f"{fn.__module__}.{name}"
 
 
 def section_of(spec: Any) -> str:
