@@ -92,6 +92,16 @@ ALTERNATIVES: dict[str, list[Alternative]] = {
     ],
 }
 
+
+def _nan_fill(spec: Spec, kw: dict[str, Any]) -> Any:
+    table, ids = kw["table"], np.asarray(kw["ids"])
+    n = table.shape[0]
+    wrapped = np.where(ids < 0, ids + n, ids)
+    bad = (wrapped < 0) | (wrapped >= n)
+    out = spec.function(**{**kw, "ids": np.where(bad, 0, wrapped)})
+    return np.where(bad[..., None], np.nan, out)
+
+
 #: For bad input that a subject did not refuse: what it seems to do instead.
 REFUSALS: dict[str, list[Alternative]] = {
     "token-lookup": [
@@ -102,6 +112,11 @@ REFUSALS: dict[str, list[Alternative]] = {
         (
             "wraps negative ids (NumPy/PyTorch negative indexing)",
             _ids_alternative(lambda ids, n: np.where(ids < 0, ids + n, ids)),
+        ),
+        ("fills rows of out-of-range ids with NaN (jnp.take's mode='fill')", _nan_fill),
+        (
+            "wraps every id modulo V (torch.take_along_dim)",
+            _ids_alternative(lambda ids, n: np.mod(ids, n)),
         ),
     ],
 }

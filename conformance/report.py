@@ -154,7 +154,7 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
     skipped: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for key, rs in groups.items():
         counts = Counter(r.verdict for r in rs)
-        verdict = next(v for v in ("error", "fail", "differs", "skipped", "pass") if counts[v])
+        verdict = next(v for v in ("error", "fail", "differs", "pass", "skipped") if counts[v])
         errs = [r.error for r in rs if r.error is not None]
         ks = [r.K for r in rs if r.K is not None]
         note = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])

@@ -195,3 +195,53 @@ def test_a_subject_returning_a_non_array_is_an_error_verdict():
 def test_a_subject_returning_the_wrong_shape_fails_with_the_shapes():
     report = check(lambda ids, table, **kw: np.zeros((1, 1)), "token-lookup")
     assert any("shape (1, 1), expected" in r.where for r in report.problems())
+
+
+# --- the libraries' own built-ins ---------------------------------------------------------------
+
+
+def _by_subject(names):
+    results = run(Plan(subjects=tuple(names)))
+    return {n: [r for r in results if r.subject == n] for n in names}
+
+
+def test_torch_builtins_conform_or_carry_their_convention():
+    pytest.importorskip("torch")
+    names = [
+        "torch.nn.functional.embedding",
+        "torch.take_along_dim",
+        "torch.nn.init.normal_",
+        "torch.nn.init.uniform_",
+        "torch.nn.init.trunc_normal_ (a=-2*std, b=2*std)",
+        "torch.nn.init.trunc_normal_ (default a=-2, b=2)",
+        "torch.nn.Embedding / nn.Linear default init",
+    ]
+    got = _by_subject(names)
+    for name in names:
+        verdicts = {r.verdict for r in got[name]}
+        assert verdicts and not verdicts & {"fail", "error"}, (name, verdicts)
+    # F.embedding refuses bad ids on the CPU like the spec; take_along_dim wraps them
+    assert {r.verdict for r in got["torch.nn.functional.embedding"]} == {"pass"}
+    wrapped = [r for r in got["torch.take_along_dim"] if r.verdict == "differs"]
+    assert wrapped and all("modulo V" in r.diagnosis for r in wrapped if "range" in r.case)
+    # trunc_normal_'s default bounds are absolute: a statistical difference, explained
+    (default,) = got["torch.nn.init.trunc_normal_ (default a=-2, b=2)"]
+    assert default.verdict == "differs" and "absolute bounds" in default.reason
+    assert "seed=1234" in default.where
+
+
+def test_jax_builtins_conform_or_carry_their_convention():
+    pytest.importorskip("jax")
+    names = [
+        "jnp.take",
+        "jax.nn.initializers.normal",
+        "jax.nn.initializers.truncated_normal",
+        "jax.random.uniform (minval=-a, maxval=a)",
+        "jax.nn.initializers.glorot_uniform (Keras Dense default)",
+    ]
+    got = _by_subject(names)
+    for name in names:
+        verdicts = {r.verdict for r in got[name]}
+        assert "pass" in verdicts and not verdicts & {"fail", "error"}, (name, verdicts)
+    nan_rows = [r for r in got["jnp.take"] if r.case == "id out of range"]
+    assert nan_rows and all("NaN" in r.diagnosis for r in nan_rows)

@@ -24,10 +24,15 @@ def shifted_positions(kwargs: Mapping[str, Any]) -> np.ndarray:
 
 
 def torch_float(a: Any, dtype: str) -> Any:
-    """A host float array rounded to float32, then cast to the torch ``dtype``."""
+    """A host float array (already rounded to ``dtype``) as a torch tensor of ``dtype``.
+
+    Values pass through float64 for float64 and float32 otherwise, exact either way (torch
+    cannot read NumPy's bfloat16 directly).
+    """
     import torch
 
-    return torch.from_numpy(np.asarray(a, dtype=np.float32)).to(getattr(torch, dtype))
+    host = np.asarray(a, dtype=np.float64 if dtype == "float64" else np.float32)
+    return torch.from_numpy(host.copy()).to(getattr(torch, dtype))
 
 
 def torch_numpy(t: Any) -> np.ndarray:
