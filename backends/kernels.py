@@ -183,7 +183,9 @@ def pe_sinusoidal(
 
     An int ``n`` returns the cached read-only table itself (NumPy: ``writeable`` is False;
     PyTorch: a cached tensor, not to be written); an array of positions in ``[0, 2^24)``
-    is a row lookup (``take``) in the cached table of the next power-of-two length.
+    is a row lookup (``take``) in the cached table of the next power-of-two length, when that
+    table is small (at most ``CACHE_ELEMENTS`` values, at most 8 times the rows asked for);
+    other positions are computed by the reference.
 
     Source: Vaswani et al. (2017) §3.5; seed 004 §3. Precision: as :func:`sinusoid_table`.
     """
@@ -230,7 +232,10 @@ def pe_sinusoidal(
     lo, hi = int(positions.min()), int(positions.max())
     if lo < 0 or hi + offset >= MAX_CACHED:
         return ref()
-    key = (max(1024, 1 << hi.bit_length()), d, float(base), lay, schedule, offset, dt.name)
+    rows = max(1024, 1 << hi.bit_length())
+    if rows * d > CACHE_ELEMENTS or rows > 8 * max(1024, _size(positions)):
+        return ref()  # a table far larger than the rows asked for: compute them directly
+    key = (rows, d, float(base), lay, schedule, offset, dt.name)
     if torch_out:
         import torch
 

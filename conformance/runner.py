@@ -282,7 +282,15 @@ def subject_jobs(plan: Plan, extra: Iterable[Subject] = ()) -> Iterator[Job]:
         for dtype in _dtypes(spec, plan, subj.dtypes):
             for case in _cases(spec, statistical):
                 result = Result(
-                    spec.id, case.name, subj.name, subj.library, "cpu", dtype, "eager", ""
+                    spec.id,
+                    case.name,
+                    subj.name,
+                    subj.library,
+                    "cpu",
+                    dtype,
+                    "eager",
+                    "",
+                    kernel=subj.convention.get("kernel", "reference"),
                 )
                 why = subj.applies(case) if subj.applies else None
                 if why:

@@ -17,7 +17,8 @@ def _grad_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     (Higham & Mary 2019); the smallest positive float for padding, frozen and absent rows,
     which must be exactly 0."""
     ids = np.asarray(inputs["ids"]).reshape(-1)
-    g = np.abs(np.asarray(inputs["grad_out"], dtype=np.float64)).reshape(ids.size, -1)
+    g = np.abs(np.asarray(inputs["grad_out"], dtype=np.float64))
+    g = g.reshape(ids.size, g.shape[-1])
     n = inputs["num_embeddings"]
     total = np.zeros((n, g.shape[1]))
     np.add.at(total, ids, g)

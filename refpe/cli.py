@@ -97,7 +97,10 @@ def _plan(args: argparse.Namespace) -> Any:
             raise UsageError(f"unknown dtype {d!r}; known: {', '.join(B.FLOATS)}")
     extra = ()
     subjects = _csv(args.subject)
-    user = [s for s in subjects if ":" in s]
+    from refpe.conformance import subjects as registered
+
+    known_subjects = {s.name for s in registered()}
+    user = [s for s in subjects if ":" in s and s not in known_subjects]
     if user:
         if len(spec_ids) != 1:
             raise UsageError("--subject module:function needs exactly one --spec")
@@ -110,7 +113,7 @@ def _plan(args: argparse.Namespace) -> Any:
             )
         except SubjectError as exc:
             raise UsageError(str(exc)) from None
-        subjects = tuple(s for s in subjects if ":" not in s) or ("__none__",)
+        subjects = tuple(s for s in subjects if s not in user) or ("__none__",)
         backend_names = ()
     return Plan(
         specs=spec_ids,
