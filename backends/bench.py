@@ -10,7 +10,8 @@ backend; for file readers, reading the file's bytes). Candidates are timed round
 synchronised after each call) so a shared machine's load falls on all of them alike; the
 median is reported (a work whose rounds would take over a minute gets fewer, at least 3).
 ``vs_copy = t_copy / t`` (1.0: copy speed) and ``vs_peer = t_peer / t`` (> 1: faster than
-the peer) compare within the run. Where cheap, each output's normalised
+the peer) compare within the run; for the sinusoid table ``vs_sin = t_sin / t`` compares with
+the library's own float32 ``sin`` over as many elements. Where cheap, each output's normalised
 error under the spec's error model is measured against the float64 reference.
 
 JSON (``--json PATH``), schema ``refpe-bench/1``::
@@ -22,10 +23,11 @@ JSON (``--json PATH``), schema ``refpe-bench/1``::
      "settings": {"repeats": int, "warmup": int},
      "results": [{"spec", "case", "backend", "device", "dtype", "shape": {...},
                   "bytes": int (the bytes the copy baseline moves), "note": str,
-                  "candidates": {label: {"role": "reference"|"kernel"|"peer"|"copy",
+                  "candidates": {label: {"role": "reference"|"kernel"|"peer"|"copy"|"baseline",
                                          "name": what ran, "median_s", "min_s",
                                          "runs_s": [...], "gbytes_per_s",
-                                         "vs_copy", "vs_peer", "error", "peak_bytes",
+                                         "vs_copy", "vs_peer", "vs_sin", "error",
+                                         "peak_bytes",
                                          "skipped": reason (then no timings)}}}],
      "targets": [{"name", "measured", "target", "met"}],
      "sweeps": [{"spec", "backend", "axis": "T"|"d", "fixed": {...},
@@ -160,6 +162,18 @@ def _copy(backend: str, src: Any) -> Candidate:
     return Candidate("copy", "copy", "np.copyto", lambda: np.copyto(dst, src))
 
 
+def _sin(backend: str, like: Any) -> Candidate:
+    """The library's own float32 ``sin`` over as many elements (the issue's yardstick)."""
+    if backend == "torch":
+        import torch
+
+        x, out = torch.rand_like(like) * 100, torch.empty_like(like)
+        return Candidate("sin", "baseline", "torch.sin", lambda: torch.sin(x, out=out))
+    x = (np.random.default_rng(0).random(like.shape) * 100).astype(like.dtype)
+    out = np.empty_like(like)
+    return Candidate("sin", "baseline", "np.sin", lambda: np.sin(x, out=out))
+
+
 def _xp(backend: str) -> Any:
     return get(backend).namespace()
 
@@ -228,10 +242,11 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
                 lambda: K.pe_sinusoidal(T, d, dtype="float32", xp=xp),
             ),
             Candidate("peer", "peer", peer_name, pow_form),
+            _sin(backend, table),
             _copy(backend, table),
         ],
         errors,
-        note="the table for positions 0..T-1",
+        note="the table for positions 0..T-1; vs_sin: the library's own sin over T*d floats",
     )
     ids = np.random.default_rng(1).integers(0, T, size["ids"])
     pos = B.asarray(ids, None, "cpu")
@@ -757,6 +772,7 @@ def run_work(work: Work, repeats: int, warmup: int) -> dict[str, Any]:
                 gbytes_per_s=work.bytes / t / 1e9 if t > 0 else None,
                 vs_copy=copy / t if copy and t > 0 else None,
                 vs_peer=peer / t if peer and t > 0 else None,
+                vs_sin=med["sin"] / t if "sin" in med and t > 0 else None,
                 error=errors.get(c.label),
                 peak_bytes=peak_bytes(c.fn) if c.peak else None,
             )
@@ -794,6 +810,10 @@ def targets(results: list[dict]) -> list[dict[str, Any]]:
          _get(_find(results, "rope", "apply q, k", "torch"), "kernel", "vs_peer"), 2.0),
         ("sinusoid table float32: kernel >= 1x the float32 pow form",
          _get(_find(results, "pe-sinusoidal", "table", "numpy"), "kernel", "vs_peer"), 1.0),
+        ("sinusoid table float32: kernel >= 0.5x np.sin over T*d float32s",
+         _get(_find(results, "pe-sinusoidal", "table", "numpy"), "kernel", "vs_sin"), 0.5),
+        ("sinusoid table float32: reference >= 0.5x np.sin over T*d float32s",
+         _get(_find(results, "pe-sinusoidal", "table", "numpy"), "reference", "vs_sin"), 0.5),
         ("sinusoid table float32: kernel error <= 1 eps32",
          _get(_find(results, "pe-sinusoidal", "table", "numpy"), "kernel", "error"), 1.0),
         ("sinusoid cached lookup >= 80% of np.take",

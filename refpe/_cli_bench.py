@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
@@ -42,7 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown bench backend {b!r}; known: {', '.join(bench.BACKENDS)}")
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=200)
 
     def progress(rec: dict[str, Any]) -> None:
         console.print(f"measured {rec['spec']} {rec['case']} [{rec['backend']}]")
