@@ -155,8 +155,13 @@ def _verdict_value(
         base.seconds = time.perf_counter() - t0
         return base
     want, inputs = exact(spec, case, dtype)
-    got = as_arrays(call(inputs, dtype))
+    raw = call(inputs, dtype)
     base.seconds = time.perf_counter() - t0
+    wrong = wrong_dtype(raw, want, dtype)
+    if wrong:
+        base.verdict, base.reason = "fail", wrong
+        return base
+    got = as_arrays(raw)
     cmp = compare(got, want, spec.error, inputs, dtype)
     base.K = spec.error.K.get(dtype, spec.error.K.get("float32", 0))
     base.error, base.where = cmp.error, cmp.where
@@ -164,6 +169,24 @@ def _verdict_value(
     if not cmp.ok:
         base.diagnosis = diagnose.explain(spec, case, dtype, got)
     return base
+
+
+def wrong_dtype(raw: Any, want: list[np.ndarray], dtype: str) -> str:
+    """Why a result's float arrays are not in ``dtype`` (``""`` when they are).
+
+    Only arrays whose exact counterpart is floating are checked (ids stay integers); a
+    bfloat16 result may come back widened to float32, since NumPy has no bfloat16.
+    """
+    items = raw if isinstance(raw, (tuple, list)) else (raw,)
+    allowed = {dtype, "float32"} if dtype == "bfloat16" else {dtype}
+    for i, (item, exact_item) in enumerate(zip(items, want, strict=False)):
+        got = getattr(item, "dtype", None)
+        if got is None or np.ndim(item) == 0 or np.asarray(exact_item).dtype.kind != "f":
+            continue
+        if np.dtype(got).kind == "f" and np.dtype(got).name not in allowed:
+            which = f"output {i}" if len(items) > 1 else "the output"
+            return f"{which} is {np.dtype(got).name}, the case asks for {dtype}"
+    return ""
 
 
 def run_one(

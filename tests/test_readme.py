@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from refpe.cli import specs_markdown
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
@@ -26,3 +28,13 @@ def test_spec_table_is_current():
     table = re.search(r"<!-- specs:start -->\n(.*?)<!-- specs:end -->", README, flags=re.S)
     assert table, "README lost its spec table markers"
     assert table[1].strip() == specs_markdown().strip(), "run `make readme` to regenerate"
+
+
+def test_the_ten_line_example_runs():
+    pytest.importorskip("torch")
+    block = re.search(r"## A 10-line example\s+```python\n(.*?)```", README, flags=re.S)
+    assert block and len(block[1].strip().splitlines()) <= 10
+    namespace: dict = {}
+    exec(compile(block[1], "README example", "exec"), namespace)
+    assert namespace["x"].shape == (1, 3, 512) and str(namespace["x"].dtype) == "float32"
+    assert tuple(namespace["xt"].shape) == (1, 3, 512)

@@ -621,7 +621,21 @@ def bench_block(name: str, data: dict[str, Any]) -> str:
     return "\n".join(o for o in out if o)
 
 
-def performance_page(srcdir: str) -> str:
+def sweep_figures(srcdir: str, out: str) -> dict[str, tuple[str, int]]:
+    """One figure of time against size per bench report that has sweeps: name -> file."""
+    made = {}
+    for name, data in kept_reports(srcdir, "bench"):
+        if not (isinstance(data, dict) and data.get("sweeps")):
+            continue
+        file = f"bench-{os.path.splitext(name)[0]}-sweeps.png"
+        with warnings_off():
+            png, width = refpe_figures.render(lambda _, d=data: refpe_figures.bench_sweeps(d), None)
+        write(os.path.join(out, "figures", file), png)
+        made[name] = (file, width)
+    return made
+
+
+def performance_page(srcdir: str, sweeps: dict[str, tuple[str, int]] | None = None) -> str:
     out = [heading("Performance")]
     out.append(
         "``refpe bench`` times the reference, refpe's kernels and the usual peers on the same "
@@ -641,6 +655,13 @@ def performance_page(srcdir: str) -> str:
         out.append(heading(name, "-"))
         if isinstance(data, dict) and data.get("schema", "").startswith("refpe-bench/"):
             out.append(bench_block(name, data))
+            if sweeps and name in sweeps:
+                file, width = sweeps[name]
+                out.append(
+                    f".. figure:: /_generated/figures/{file}\n   :width: {width}px\n\n"
+                    "   Time against size (``refpe bench --sweep``): each work's cost grows "
+                    "linearly with its bytes until the caches run out.\n"
+                )
             continue
         out.append(f"A report of unknown schema; :download:`JSON <../reports/{name}>`.\n")
         rows = data.get("results") if isinstance(data, dict) else None
@@ -883,12 +904,14 @@ def generate(app: Any) -> None:
     pages["cli.rst"] = cli_page()
     pages["conventions.rst"] = conventions_page()
     pages["conformance.rst"] = conformance_page(app.srcdir, report)
-    pages["performance.rst"] = performance_page(app.srcdir)
+    sweeps = sweep_figures(app.srcdir, out)
+    pages["performance.rst"] = performance_page(app.srcdir, sweeps)
     pages["snippets/seed003.md"] = seed003_snippet(app.srcdir)
     for rel, text in pages.items():
         write(os.path.join(out, rel), text)
     keep = set(pages) | {f"figures/{f}" for fs in figures.values() for f, _, _ in fs}
     keep.add("reports/conformance-cpu.json")
+    keep |= {f"figures/{file}" for file, _ in sweeps.values()}
     for path in glob.glob(os.path.join(out, "**", "*.*"), recursive=True):
         if os.path.relpath(path, out).replace(os.sep, "/") not in keep:
             os.remove(path)

@@ -8,6 +8,7 @@ no figure.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -380,3 +381,30 @@ def render(fn: Callable[[Any], Any], refpe: Any) -> tuple[bytes, int]:
     width = round(fig.get_figwidth() * 100)
     plt.close(fig)
     return buf.getvalue(), width
+
+
+def bench_sweeps(data: dict[str, Any]) -> Any:
+    """Time against size for each swept benchmark of a ``refpe-bench/1`` report (log-log)."""
+    sweeps = data.get("sweeps") or []
+    cols = 3
+    rows = max(1, math.ceil(len(sweeps) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.2 * rows), squeeze=False)
+    for ax, sw in zip(axes.ravel(), sweeps, strict=False):
+        axis = sw["axis"]
+        xs = [p[axis] for p in sw["points"]]
+        labels = sorted({k for p in sw["points"] for k in p["seconds"]})
+        for label in labels:
+            ys = [p["seconds"].get(label) for p in sw["points"]]
+            pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y]
+            if pts:
+                ax.loglog(*zip(*pts, strict=True), marker="o", ms=3, label=label)
+        fixed = ", ".join(f"{k}={v}" for k, v in sw.get("fixed", {}).items())
+        ax.set_title(f"{sw['spec']} · {sw['backend']} ({fixed})", fontsize=9)
+        ax.set_xlabel(axis)
+        ax.set_ylabel("seconds (median)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[len(sweeps) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
