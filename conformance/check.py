@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 import refpe
+from refpe import backends as B
 
-from .. import backends as B
 from . import distributions
 from .runner import Plan, Result, run
 from .subjects import Subject

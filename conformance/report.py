@@ -27,7 +27,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from .. import backends as B
+from refpe import backends as B
+
 from .runner import Result
 
 SCHEMA = "refpe-conformance/1"

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 import refpe
+from refpe import backends as B
 from refpe._registry import Case, Spec
 
-from .. import backends as B
 from . import diagnose, distributions
 from .compare import as_arrays, compare, ks_test, round_to
 from .subjects import Subject, subjects

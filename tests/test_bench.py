@@ -32,7 +32,7 @@ def _check_record(r: dict) -> None:
     copy = r["candidates"]["copy"]
     assert copy["role"] == "copy" and copy["vs_copy"] == pytest.approx(1.0)
     for label, c in r["candidates"].items():
-        assert c["role"] in ("reference", "kernel", "peer", "copy"), label
+        assert c["role"] in ("reference", "kernel", "peer", "copy", "baseline"), label
         if "skipped" in c:
             assert c["skipped"], label
             continue
@@ -156,7 +156,14 @@ def test_sweep_small_sizes():
     assert [(p["T"], p["d"]) for p in curves[1]["points"]] == [(2048, 8), (2048, 12)]
     for c in curves:
         for p in c["points"]:
-            assert set(p["seconds"]) == {"reference", "kernel", "kernel-cached", "peer", "copy"}
+            assert set(p["seconds"]) == {
+                "reference",
+                "kernel",
+                "kernel-cached",
+                "peer",
+                "sin",
+                "copy",
+            }
             assert all(v > 0 for v in p["seconds"].values())
 
 
