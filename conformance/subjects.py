@@ -45,6 +45,11 @@ class Subject:
         return None
 
 
+def on_bad_input(reason: str) -> Callable[[Case], str | None]:
+    """A ``differs`` for a library that does not refuse bad input: ``reason`` on those cases."""
+    return lambda case: reason if case.raises is not None else None
+
+
 _SUBJECTS: list[Subject] = []
 
 

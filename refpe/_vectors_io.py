@@ -18,7 +18,9 @@ import numpy as np
 FORMATS = ("word2vec-text", "word2vec-binary", "glove", "fasttext-vec")
 HEADER_FORMATS = ("word2vec-text", "word2vec-binary", "fasttext-vec")
 
-CHUNK = 1 << 24
+CHUNK = 1 << 21
+#: Largest block of vectors a reader hands out at once (bounds the peak memory of a read).
+BLOCK_BYTES = 1 << 22
 MAX_LINE = 1 << 26
 MAX_WORD = 1 << 16
 _BOM = b"\xef\xbb\xbf"
@@ -263,6 +265,7 @@ def binary_blocks(
     view = memoryview(buf)
     if progress is not None:
         progress(offset + len(buf), size)
+    block_rows = max(1, min(block_rows, BLOCK_BYTES // rec))
     while k < want:
         n = min(block_rows, want - k)
         out = np.empty((n, dim), dtype="<f4")

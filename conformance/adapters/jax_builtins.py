@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..subjects import Subject, register_subject
+from ..subjects import Subject, on_bad_input, register_subject
 
 
 def _take(kw: dict[str, Any], dtype: str) -> Any:
@@ -27,13 +27,10 @@ def _take(kw: dict[str, Any], dtype: str) -> Any:
         return np.asarray(out.astype(jnp.float32) if dtype == "bfloat16" else out)
 
 
-def _fills_nan(case: Any) -> str | None:
-    if case.raises is None:
-        return None
-    return (
-        "jnp.take's default mode='fill' wraps negative ids and returns NaN rows for ids >= V "
-        "instead of refusing them (jax.numpy gathers cannot raise on data)"
-    )
+_FILLS_NAN = on_bad_input(
+    "jnp.take's default mode='fill' wraps negative ids and returns NaN rows for ids >= V "
+    "instead of refusing them (jax.numpy gathers cannot raise on data)"
+)
 
 
 def _draw(make: Any):
@@ -74,7 +71,7 @@ def _keras_linear_only(case: Any) -> str | None:
 
 FLOATS = ("float64", "float32", "float16", "bfloat16")
 register_subject(
-    Subject("jnp.take", "token-lookup", "jax", _take, dtypes=FLOATS, differs=_fills_nan),
+    Subject("jnp.take", "token-lookup", "jax", _take, dtypes=FLOATS, differs=_FILLS_NAN),
     Subject(
         "jax.nn.initializers.normal",
         "init-normal",

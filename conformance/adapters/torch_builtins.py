@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..subjects import Subject, register_subject
+from ..subjects import Subject, on_bad_input, register_subject
 from ._convert import torch_float, torch_numpy
 
 
@@ -22,13 +22,10 @@ def _no_padding_idx(case: Any) -> str | None:
     return "take_along_dim has no padding_idx" if "padding_idx" in case.kwargs else None
 
 
-def _wraps(case: Any) -> str | None:
-    if case.raises is None:
-        return None
-    return (
-        "torch.take_along_dim wraps ids modulo V on the CPU (negative and too-large ids alike) "
-        "instead of refusing them; torch.gather raises RuntimeError"
-    )
+_WRAPS = on_bad_input(
+    "torch.take_along_dim wraps ids modulo V on the CPU (negative and too-large ids alike) "
+    "instead of refusing them; torch.gather raises RuntimeError"
+)
 
 
 def _lookup_args(kw: dict[str, Any], dtype: str) -> tuple[Any, Any, Any]:
@@ -123,7 +120,7 @@ register_subject(
         _take_along_dim,
         dtypes=FLOATS,
         applies=_no_padding_idx,
-        differs=_wraps,
+        differs=_WRAPS,
     ),
     Subject(
         "torch.nn.init.normal_",
