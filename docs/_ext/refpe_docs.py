@@ -659,8 +659,8 @@ def performance_page(srcdir: str, sweeps: dict[str, tuple[str, int]] | None = No
                 file, width = sweeps[name]
                 out.append(
                     f".. figure:: /_generated/figures/{file}\n   :width: {width}px\n\n"
-                    "   Time against size (``refpe bench --sweep``): each work's cost grows "
-                    "linearly with its bytes until the caches run out.\n"
+                    "   Time against size (``refpe bench --sweep``, log-log): a slope of one is "
+                    "linear growth in the bytes; a step shows a working set leaving a cache.\n"
                 )
             continue
         out.append(f"A report of unknown schema; :download:`JSON <../reports/{name}>`.\n")
