@@ -315,7 +315,7 @@ def subject_jobs(plan: Plan, extra: Iterable[Subject] = ()) -> Iterator[Job]:
                     "",
                     kernel=subj.convention.get("kernel", "reference"),
                 )
-                why = subj.applies(case) if subj.applies else None
+                why = subj.skip(case)
                 if why:
                     result.verdict, result.reason = "skipped", why
                     yield Job(result)

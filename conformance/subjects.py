@@ -36,6 +36,15 @@ class Subject:
     kind: str = "value"
     #: Extra libraries needed besides ``library``.
     requires: tuple[str, ...] = ()
+    #: Whether the subject is run on bad-input cases, to see that it refuses them; an adapter
+    #: that checks values only sets it False and those cases are skipped with the reason.
+    refuses: bool = True
+
+    def skip(self, case: Case) -> str | None:
+        """Why ``case`` is not run on this subject (``None``: it is run)."""
+        if case.raises is not None and not self.refuses:
+            return f"a bad-input case: {self.name} is checked on valid input only"
+        return self.applies(case) if self.applies else None
 
     def unavailable(self) -> str | None:
         """Why this subject cannot run here (a library not installed), else ``None``."""

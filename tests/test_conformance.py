@@ -245,3 +245,20 @@ def test_jax_builtins_conform_or_carry_their_convention():
         assert "pass" in verdicts and not verdicts & {"fail", "error"}, (name, verdicts)
     nan_rows = [r for r in got["jnp.take"] if r.case == "id out of range"]
     assert nan_rows and all("NaN" in r.diagnosis for r in nan_rows)
+
+
+def test_a_values_only_subject_skips_bad_input_with_the_reason():
+    from refpe.conformance import Subject
+
+    spec = refpe.spec("token-lookup")
+    bad = next(c for c in spec.cases if c.raises is not None)
+    good = next(c for c in spec.cases if c.raises is None)
+    values_only = Subject(
+        "values-only", "token-lookup", "numpy", lambda kw, dt: None, refuses=False
+    )
+    assert values_only.skip(bad) == "a bad-input case: values-only is checked on valid input only"
+    assert values_only.skip(good) is None
+    checked = Subject(
+        "checked", "token-lookup", "numpy", lambda kw, dt: None, applies=lambda c: "not this one"
+    )
+    assert checked.skip(bad) == "not this one"

@@ -35,7 +35,7 @@ def normalised(got, exact, scale, dtype):
 
 @pytest.mark.parametrize(("subj", "case", "dtype"), list(runs()))
 def test_subject_on_case(subj, case, dtype):
-    why = subj.unavailable() or (subj.applies(case) if subj.applies else None)
+    why = subj.unavailable() or subj.skip(case)
     if why:
         pytest.skip(why)
     spec = refpe.spec(subj.spec)

@@ -49,8 +49,6 @@ def _fairseq(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 def _applies(case: Any) -> str | None:
     kw = case.kwargs
-    if case.raises is not None:
-        return "bad-input case: a transcription is not checked for refusals"
     if (
         kw.get("schedule", "transformer") != "t2t"
         or kw.get("layout", "concatenated") != "concatenated"
@@ -71,6 +69,7 @@ def _fairseq_differs(case: Any) -> str | None:
 register_subject(
     Subject(
         name="tensor2tensor.get_timing_signal_1d (transcribed)",
+        refuses=False,
         spec="pe-sinusoidal",
         library="numpy",
         call=_t2t,
@@ -86,6 +85,7 @@ register_subject(
     ),
     Subject(
         name="fairseq.SinusoidalPositionalEmbedding (transcribed)",
+        refuses=False,
         spec="pe-sinusoidal",
         library="torch",
         call=_fairseq,

@@ -201,23 +201,15 @@ def _roberta_applies(case: Any) -> str | None:
 _ROPE_TYPES = "default, linear, dynamic, yarn, llama3, longrope"
 
 
-def _values_only(applies: Any = None) -> Any:
-    def check(case: Any) -> str | None:
-        if case.raises is not None:
-            return "bad-input case: not checked on transformers"
-        return applies(case) if applies else None
-
-    return check
-
-
 register_subject(
     Subject(
         name="transformers.LlamaRotaryEmbedding",
+        refuses=False,
         spec="rope",
         library=LIB,
         call=_llama_rope,
         dtypes=("float32", "float16", "bfloat16"),
-        applies=_values_only(_llama_applies),
+        applies=_llama_applies,
         requires=("torch",),
         convention={
             "layout": "half (rotate_half)",
@@ -231,11 +223,12 @@ register_subject(
     ),
     Subject(
         name="transformers.gptj.apply_rotary_pos_emb",
+        refuses=False,
         spec="rope",
         library=LIB,
         call=_gptj_rope,
         dtypes=("float32", "float16", "bfloat16"),
-        applies=_values_only(_gptj_applies),
+        applies=_gptj_applies,
         requires=("torch",),
         convention={
             "layout": "interleaved (rotate_every_two)",
@@ -248,11 +241,12 @@ register_subject(
     ),
     Subject(
         name="transformers.modeling_rope_utils",
+        refuses=False,
         spec="rope-scaling",
         library=LIB,
         call=_rope_init,
         dtypes=("float32",),
-        applies=_values_only(_no_ntk),
+        applies=_no_ntk,
         requires=("torch",),
         convention={
             "frequency dtype": "float32 (base ** (arange/dim) in float32)",
@@ -264,11 +258,12 @@ register_subject(
     ),
     Subject(
         name="transformers.bloom.build_alibi_tensor",
+        refuses=False,
         spec="alibi",
         library=LIB,
         call=_bloom_alibi,
         dtypes=("float32",),
-        applies=_values_only(_bloom_applies),
+        applies=_bloom_applies,
         requires=("torch",),
         convention={
             "form": "key-only m_h * j; the adapter takes Bloom's slopes (its j = 1 column) and "
@@ -279,11 +274,11 @@ register_subject(
     ),
     Subject(
         name="transformers.T5Attention.compute_bias",
+        refuses=False,
         spec="t5-bias",
         library=LIB,
         call=_t5_bias,
         dtypes=("float64", "float32", "float16", "bfloat16"),
-        applies=_values_only(),
         requires=("torch",),
         convention={
             "buckets": "float32 log, truncated to long, min(., num_buckets - 1)",
@@ -293,11 +288,12 @@ register_subject(
     ),
     Subject(
         name="transformers.RobertaEmbeddings.position_ids",
+        refuses=False,
         spec="pe-learned",
         library=LIB,
         call=_roberta_learned,
         dtypes=("float64", "float32"),
-        applies=_values_only(_roberta_applies),
+        applies=_roberta_applies,
         requires=("torch",),
         convention={
             "offset": "padding_idx + 1 = 2 (fairseq make_positions): row p + 2 holds position p",

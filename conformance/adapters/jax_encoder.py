@@ -16,8 +16,6 @@ import numpy as np
 
 from ..subjects import Subject, register_subject
 
-_BAD_INPUT = "a bad-input case: refpe refuses it; this subject is run only on valid input"
-
 
 def _precision(dtype: str) -> Any:
     import jax
@@ -109,8 +107,6 @@ def _embedding_grad(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 
 def _sdpa_applies(case: Any) -> str | None:
-    if case.raises is not None:
-        return _BAD_INPUT
     if case.kwargs["v"].shape[-1] != case.kwargs["k"].shape[-1]:
         return "jax.nn.dot_product_attention needs value of the key's shape (d_v == d_k)"
     return None
@@ -125,8 +121,6 @@ def _float32_softmax(case: Any) -> str | None:
 
 
 def _grad_applies(case: Any) -> str | None:
-    if case.raises is not None:
-        return _BAD_INPUT
     if case.kwargs.get("padding_idx") is not None:
         return "jnp.take has no padding_idx (Flax's nn.Embed neither)"
     if case.kwargs.get("scale_grad_by_freq", False):
@@ -144,6 +138,7 @@ _SDPA_CONVENTION = {
 register_subject(
     Subject(
         name="jax.nn.dot_product_attention",
+        refuses=False,
         spec="attn-sdpa",
         library="jax",
         call=_sdpa,
@@ -154,6 +149,7 @@ register_subject(
     ),
     Subject(
         name="jax.nn.dot_product_attention (float64 input)",
+        refuses=False,
         spec="attn-sdpa",
         library="jax",
         call=_sdpa,
@@ -164,6 +160,7 @@ register_subject(
     ),
     Subject(
         name="jax.grad through jnp.take",
+        refuses=False,
         spec="embedding-grad",
         library="jax",
         call=_embedding_grad,

@@ -51,8 +51,6 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 
 def _applies(case: Any) -> str | None:
-    if case.raises is not None:
-        return "bad-input case: not checked on rotary-embedding-torch"
     if case.kwargs.get("layout", "half") != "interleaved":
         return "rotary-embedding-torch rotates interleaved pairs"
     if _kind(case) not in ("default", "linear", "ntk"):
@@ -63,6 +61,7 @@ def _applies(case: Any) -> str | None:
 register_subject(
     Subject(
         name="rotary_embedding_torch.RotaryEmbedding",
+        refuses=False,
         spec="rope",
         library=LIB,
         call=_rope,

@@ -16,8 +16,6 @@ import numpy as np
 
 from ..subjects import Subject, register_subject
 
-_BAD_INPUT = "a bad-input case: refpe refuses it; this subject is run only on valid input"
-
 
 def hidden_keys(kwargs: Mapping[str, Any]) -> np.ndarray | None:
     """Boolean, broadcast to ``(..., H, T_q, T_k)``: True where refpe hides key j from query i."""
@@ -38,10 +36,6 @@ def additive_mask(kwargs: Mapping[str, Any]) -> np.ndarray:
     bias = kwargs.get("bias")
     base = np.zeros(hidden.shape, dtype=kwargs["q"].dtype) if bias is None else bias
     return np.where(hidden, -np.inf, base).astype(kwargs["q"].dtype)
-
-
-def _valid(case: Any) -> str | None:
-    return _BAD_INPUT if case.raises is not None else None
 
 
 # --- attention ------------------------------------------------------------------------------
@@ -108,8 +102,6 @@ def _mha_identity(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 def _mha_applies(case: Any) -> str | None:
     kw = case.kwargs
-    if case.raises is not None:
-        return _BAD_INPUT
     if kw.get("scale") is not None:
         return "nn.MultiheadAttention has no scale argument (always 1/sqrt(head_dim))"
     if kw["v"].shape[-1] != kw["q"].shape[-1]:
@@ -185,6 +177,7 @@ def _embedding_grad(kwargs: Mapping[str, Any], dtype: str) -> Any:
 register_subject(
     Subject(
         name="torch.nn.functional.scaled_dot_product_attention",
+        refuses=False,
         spec="attn-sdpa",
         library="torch",
         call=_sdpa,
@@ -192,10 +185,10 @@ register_subject(
             "mask": "boolean attn_mask True = takes part; refpe's padding mask becomes -inf",
             "causal": "is_causal, top-left aligned (tril)",
         },
-        applies=_valid,
     ),
     Subject(
         name="torch.nn.MultiheadAttention (identity projections)",
+        refuses=False,
         spec="attn-sdpa",
         library="torch",
         call=_mha_identity,
@@ -208,14 +201,15 @@ register_subject(
     ),
     Subject(
         name="torch.nn.functional.layer_norm",
+        refuses=False,
         spec="layer-norm",
         library="torch",
         call=_layer_norm,
         convention={"variance": "biased (divides by d)"},
-        applies=_valid,
     ),
     Subject(
         name="torch.nn.functional.cross_entropy",
+        refuses=False,
         spec="softmax-xent",
         library="torch",
         call=_cross_entropy,
@@ -223,10 +217,10 @@ register_subject(
             "label_smoothing": "(1 - eps) onehot + eps / C",
             "mean": "over non-ignored targets; NaN when all are ignored",
         },
-        applies=_valid,
     ),
     Subject(
         name="torch autograd of F.embedding",
+        refuses=False,
         spec="embedding-grad",
         library="torch",
         call=_embedding_grad,
@@ -234,6 +228,5 @@ register_subject(
             "frozen": "requires_grad_(False) for the table, a zeroing hook for rows",
             "padding_idx": "negative counts from the end",
         },
-        applies=_valid,
     ),
 )

@@ -69,8 +69,6 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 def _applies(case: Any) -> str | None:
     kw = case.kwargs
-    if case.raises is not None:
-        return "bad-input case: not checked on torchtune"
     if kw.get("layout", "half") != "interleaved":
         return "torchtune rotates interleaved pairs (reshape(..., -1, 2))"
     if _kind(case) not in ("default", "llama3"):
@@ -89,8 +87,6 @@ def _inv_freq(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 
 def _inv_freq_applies(case: Any) -> str | None:
-    if case.raises is not None:
-        return "bad-input case: not checked on torchtune"
     if _kind(case) not in ("default", "llama3"):
         return f"torchtune has no {_kind(case)!r} scaling (Llama3ScaledRoPE only)"
     return None
@@ -107,6 +103,7 @@ _CONVENTION = {
 register_subject(
     Subject(
         name="torchtune.RotaryPositionalEmbeddings",
+        refuses=False,
         spec="rope",
         library=LIB,
         call=_rope,
@@ -117,6 +114,7 @@ register_subject(
     ),
     Subject(
         name="torchtune.theta (RotaryPositionalEmbeddings, Llama3ScaledRoPE)",
+        refuses=False,
         spec="rope-scaling",
         library=LIB,
         call=_inv_freq,

@@ -58,8 +58,6 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 
 def _rope_applies(case: Any) -> str | None:
-    if case.raises is not None:
-        return "bad-input case: not checked on x-transformers"
     if case.kwargs.get("layout", "half") != "interleaved":
         return "x-transformers rotates interleaved pairs"
     kind, _ = _scaling(case)
@@ -77,8 +75,6 @@ def _inv_freq(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 
 def _inv_freq_applies(case: Any) -> str | None:
-    if case.raises is not None:
-        return "bad-input case: not checked on x-transformers"
     kind, _ = _scaling(case)
     if kind not in ("default", "ntk"):
         return f"x-transformers' inv_freq holds the default or NTK-rescaled base only, not {kind!r}"
@@ -88,6 +84,7 @@ def _inv_freq_applies(case: Any) -> str | None:
 register_subject(
     Subject(
         name="x_transformers.RotaryEmbedding",
+        refuses=False,
         spec="rope",
         library=LIB,
         call=_rope,
@@ -105,6 +102,7 @@ register_subject(
     ),
     Subject(
         name="x_transformers.RotaryEmbedding.inv_freq",
+        refuses=False,
         spec="rope-scaling",
         library=LIB,
         call=_inv_freq,
