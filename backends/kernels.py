@@ -1,10 +1,12 @@
 r"""Fast kernels for the hot specs, kept apart from the readable reference in ``refpe/``.
 
 Each kernel has the signature of the refpe public function for its spec and the same
-errors; a call it does not accelerate (an option, a dtype or an array library it has no
-fast path for) is answered by the reference function itself. Each is registered as a
-conformance subject (``conformance/adapters/kernels.py``), so the suite holds it to the
-spec's error model, and :func:`fastest` says which one to use.
+errors; for a call it does not accelerate (an option, a dtype or an array library it has no
+fast path for) it returns ``NotImplemented`` and the reference answers. :func:`register`,
+the ``refpe.kernels`` entry point, makes them the default of the public functions
+(``refpe.rope`` ...); :func:`fastest` gives one with that fallback for direct use. The
+conformance suite runs the public functions on NumPy and PyTorch (``kernel:<spec>:<lib>``
+subjects) and holds whatever answered to the spec's error model.
 
 ================  ==========================================================================
 spec              kernel
@@ -15,7 +17,7 @@ rope              NumPy: five contiguous passes per cache-sized block through th
                   one complex multiply; ``out=`` buffers, ``out=x`` in place. PyTorch: CPU
                   tensors through the NumPy kernel (no copy), other devices the same form
 token-lookup      ``take`` with the id range checked once (min and max)
-input-add         ``take`` into the output, scaled and summed in place
+input-add         ``take`` (``F.embedding``) into the output, scaled and summed in place
 embedding-grad    stable sort, float64 segment sums on contiguous rows, rounded once
 ================  ==========================================================================
 """
@@ -41,7 +43,9 @@ __all__ = [
     "embedding_grad_torch",
     "fastest",
     "input_add",
+    "input_add_torch",
     "pe_sinusoidal",
+    "register",
     "rope",
     "rope_torch",
     "sinusoid_table",
@@ -182,23 +186,23 @@ def pe_sinusoidal(
         PE[p, 2i] = \sin(p\,\omega_i),\quad PE[p, 2i+1] = \cos(p\,\omega_i)
 
     An int ``n`` returns the cached read-only table itself (NumPy: ``writeable`` is False;
-    PyTorch: a cached tensor, not to be written); an array of positions in ``[0, 2^24)``
+    PyTorch: a copy of a cached tensor); an array of positions in ``[0, 2^24)``
     is a row lookup (``take``) in the cached table of the next power-of-two length, when that
     table is small (at most ``CACHE_ELEMENTS`` values, at most 8 times the rows asked for);
     other positions are computed by the reference.
 
     Source: Vaswani et al. (2017) §3.5; seed 004 §3. Precision: as :func:`sinusoid_table`.
     """
-    ref = functools.partial(
-        refpe.pe_sinusoidal, positions, d, base=base, layout=layout, schedule=schedule,
-        offset=offset, dtype=dtype, xp=xp, device=device,
-    )  # fmt: skip
     name = getattr(xp, "__name__", "numpy")
     is_int = isinstance(positions, int) and not isinstance(positions, bool)
-    if not is_int and not hasattr(positions, "dtype"):
-        return ref()
+    if not is_int and (not hasattr(positions, "dtype") or xp is not None or device is not None):
+        return NotImplemented  # the reference checks xp and device against the positions
     torch_out = _is_torch(positions) if not is_int else name in ("torch", TORCH_XP)
     numpy_out = _is_numpy(positions) if not is_int else name in ("numpy", NUMPY_XP)
+    if dtype is None and torch_out:  # the namespace's default float, as the reference
+        import torch
+
+        dtype = torch.get_default_dtype()
     dt = _np_dtype(dtype)
     lay = layout or ("interleaved" if schedule == "transformer" else "concatenated")
     ok = (
@@ -217,24 +221,29 @@ def pe_sinusoidal(
         and (is_int or _integer(positions))
     )
     if not ok:
-        return ref()
+        return NotImplemented
+    top = positions - 1 if is_int else int(positions.max()) if _size(positions) else -1
+    if top + offset > (2048 if dt.name == "float16" else MAX_CACHED - 1):
+        return NotImplemented  # past float16's exact integers the reference warns
     if is_int:
-        if positions + offset > MAX_CACHED:
-            return ref()
+        if positions <= 0:
+            return NotImplemented
         key = (positions, d, float(base), lay, schedule, offset, dt.name)
         if positions * d > CACHE_ELEMENTS:
             table = sinusoid_table.__wrapped__(*key)
             table.flags.writeable = True
             return _to_torch(table, device) if torch_out else table
-        return _torch_table(key, device or "cpu") if torch_out else sinusoid_table(*key)
+        if torch_out:  # a tensor cannot be read-only: a copy, so the cache stays exact
+            return _torch_table(key, device or "cpu").clone()
+        return sinusoid_table(*key)
     if _size(positions) == 0:
-        return ref()
-    lo, hi = int(positions.min()), int(positions.max())
-    if lo < 0 or hi + offset >= MAX_CACHED:
-        return ref()
+        return NotImplemented
+    lo, hi = int(positions.min()), top
+    if lo < 0:
+        return NotImplemented
     rows = max(1024, 1 << hi.bit_length())
     if rows * d > CACHE_ELEMENTS or rows > 8 * max(1024, _size(positions)):
-        return ref()  # a table far larger than the rows asked for: compute them directly
+        return NotImplemented  # a table far larger than the rows asked for: the reference
     key = (rows, d, float(base), lay, schedule, offset, dt.name)
     if torch_out:
         import torch
@@ -362,18 +371,18 @@ def rope(
     """
 
     def ref() -> Any:
-        y = refpe.rope(
-            x, positions, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling
-        )
         if out is None:
-            return y
-        out[...] = y
+            return NotImplemented
+        out[...] = refpe.rope(
+            x, positions, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling,
+            kernel="reference",
+        )  # fmt: skip
         return out
 
     if not (_is_numpy(x, None if isinstance(positions, int) else positions)):
         return ref()
     if x.dtype not in (np.float32, np.float64) or x.ndim < 2 or not x.size:
-        return ref()
+        return NotImplemented
     fast = _rope_fast_args(x, positions, rotary_dim, layout, scaling)
     if fast is None:
         return ref()
@@ -440,8 +449,9 @@ def _rope_blocks(xs, out, tables, positions, layout, r, options) -> None:
             if np.isnan(np.minimum.reduce(ob, axis=None)):
                 pos = np.arange(t0, t1) if isinstance(positions, int) else positions[t0:t1]
                 ob[...] = refpe.rope(
-                    xb, pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling
-                )
+                    xb, pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling,
+                    kernel="reference",
+                )  # fmt: skip
 
 
 def rope_torch(
@@ -474,14 +484,17 @@ def rope_torch(
     import torch
 
     def ref(xx: Any, pos: Any) -> Any:
-        return refpe.rope(xx, pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling)
+        return refpe.rope(
+            xx, pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling,
+            kernel="reference",
+        )  # fmt: skip
 
     pos_arr = None if isinstance(positions, int) else positions
     if not _is_torch(x, pos_arr) or x.dtype not in (torch.float32, torch.float64) or x.ndim < 2:
-        return _into(ref(x, positions), out)
+        return _into(ref, x, positions, out)
     fast = _rope_fast_args(x, positions, rotary_dim, layout, scaling) if x.numel() else None
     if fast is None:
-        return _into(ref(x, positions), out)
+        return _into(ref, x, positions, out)
     n, r = fast
     host = _tables_for(x, positions, n, r, base, scaling, layout)
     options = (base, rotary_dim, scaling)
@@ -522,10 +535,12 @@ def rope_torch(
     return dest.view(x.shape) if out is None else out
 
 
-def _into(y: Any, out: Any) -> Any:
+def _into(ref: Callable[..., Any], x: Any, positions: Any, out: Any) -> Any:
+    """A declined call: ``NotImplemented`` (the reference answers), or with ``out=`` the
+    reference's result written into ``out``."""
     if out is None:
-        return y
-    out.copy_(y)
+        return NotImplemented
+    out.copy_(ref(x, positions))
     return out
 
 
@@ -562,13 +577,10 @@ def token_lookup(
     the spec's one-ulp bound, which allows both roundings).
     """
 
-    def ref() -> Any:
-        return refpe.token_lookup(ids, table, scale=scale, padding_idx=padding_idx)
-
     if not (_is_numpy(ids, table) and ids.dtype.kind in "iu" and table.ndim == 2):
-        return ref()
+        return NotImplemented
     if table.dtype.kind != "f" or padding_idx is not None or not _finite_scale(scale, None):
-        return ref()
+        return NotImplemented
     _check_ids("ids", ids, table.shape[0])
     out = np.take(table, ids.reshape(-1), axis=0, mode="clip").reshape(*ids.shape, table.shape[1])
     if scale is not None:
@@ -589,19 +601,16 @@ def token_lookup_torch(
     """
     import torch
 
-    def ref() -> Any:
-        return refpe.token_lookup(ids, table, scale=scale, padding_idx=padding_idx)
-
     if not _is_torch(ids, table) or ids.dtype not in (torch.int64, torch.int32):
-        return ref()
+        return NotImplemented
     if not table.dtype.is_floating_point or table.ndim != 2 or padding_idx is not None:
-        return ref()
+        return NotImplemented
     if not _finite_scale(scale, None):
-        return ref()
+        return NotImplemented
     if ids.numel():
         lo, hi = torch.aminmax(ids)
         if int(lo) < 0 or int(hi) >= table.shape[0]:
-            return ref()
+            return NotImplemented
     out = torch.nn.functional.embedding(ids.reshape(-1), table)
     out = out.reshape(*ids.shape, table.shape[1])
     return out.mul_(scale) if scale is not None else out
@@ -631,11 +640,6 @@ def input_add(
     tables go to the reference, which rounds once.
     """
 
-    def ref() -> Any:
-        return refpe.input_add(
-            ids, table, pe_table, positions=positions, scale=scale, combine=combine, start=start
-        )
-
     fast = (
         _is_numpy(ids, table, pe_table, positions)
         and combine == "add"
@@ -648,21 +652,21 @@ def input_add(
         and _finite_scale(scale)
     )
     if not fast:
-        return ref()
+        return NotImplemented
     _check_ids("ids", ids, table.shape[0])
     T = ids.shape[-1]
     if positions is None:
         s = operator.index(start)
         if s < 0 or s + T > pe_table.shape[0]:
-            return ref()
+            return NotImplemented
         where = pe_table[s : s + T]
     else:
         if positions.dtype.kind not in "iu":
-            return ref()
+            return NotImplemented
         try:
             pos = np.broadcast_to(positions, ids.shape)
         except ValueError:
-            return ref()
+            return NotImplemented
         _check_ids("positions", pos, pe_table.shape[0], " of pe_table")
         where = np.take(pe_table, pos, axis=0, mode="clip")
     out = np.take(table, ids.reshape(-1), axis=0, mode="clip").reshape(*ids.shape, table.shape[1])
@@ -670,6 +674,58 @@ def input_add(
         np.multiply(out, scale, out=out)
     out += where
     return out
+
+
+def input_add_torch(
+    ids: Any,
+    table: Any,
+    pe_table: Any,
+    *,
+    positions: Any = None,
+    scale: float = 1.0,
+    combine: str = "add",
+    start: int = 0,
+) -> Any:
+    r""":func:`refpe.input_add` for PyTorch float32: one ``F.embedding``, then the scale and
+    the positional rows added in place.
+
+    .. math::
+
+        x[s, t] = c\,E[\mathrm{ids}[s, t]] + PE[\mathrm{start} + t]
+
+    Default positions only (a contiguous slice of ``pe_table``, broadcast); tensors on one
+    device, not requiring grad. Source: seed 000 §3.2; seed 003 §4.1; seed 004 §3.
+
+    Precision: as :func:`input_add` (three roundings in float32).
+    """
+    import torch
+
+    fast = (
+        _is_torch(ids, table, pe_table)
+        and positions is None
+        and combine == "add"
+        and ids.dtype in (torch.int64, torch.int32)
+        and ids.ndim >= 1
+        and table.dtype == pe_table.dtype == torch.float32
+        and table.ndim == pe_table.ndim == 2
+        and table.shape[1] == pe_table.shape[1]
+        and ids.device == table.device == pe_table.device
+        and not (table.requires_grad or pe_table.requires_grad)
+        and _finite_scale(scale)
+        and isinstance(start, int)
+        and not isinstance(start, bool)
+    )
+    T = ids.shape[-1] if fast else 0
+    if not fast or start < 0 or start + T > pe_table.shape[0]:
+        return NotImplemented
+    if ids.numel():
+        lo, hi = torch.aminmax(ids)
+        if int(lo) < 0 or int(hi) >= table.shape[0]:
+            return NotImplemented  # the reference names the id
+    out = torch.nn.functional.embedding(ids, table)
+    if scale != 1:
+        out.mul_(scale)
+    return out.add_(pe_table[start : start + T])
 
 
 # --- embedding-grad ---------------------------------------------------------------------------
@@ -743,26 +799,20 @@ def embedding_grad(
     inside the spec's :math:`2\epsilon\sum|g|`).
     """
 
-    def ref() -> Any:
-        return refpe.embedding_grad(
-            ids, grad_out, num_embeddings, padding_idx=padding_idx,
-            scale_grad_by_freq=scale_grad_by_freq, frozen=frozen,
-        )  # fmt: skip
-
     frozen_arr = None if frozen is None or isinstance(frozen, bool) else frozen
     if not (_is_numpy(ids, grad_out, frozen_arr) and ids.dtype.kind in "iu"):
-        return ref()
+        return NotImplemented
     if grad_out.dtype.kind != "f" or grad_out.shape[:-1] != ids.shape or grad_out.ndim < 1:
-        return ref()
+        return NotImplemented
     if not isinstance(num_embeddings, int) or num_embeddings <= 0 or frozen is True:
-        return ref()
+        return NotImplemented
     if frozen_arr is not None and (
         frozen_arr.dtype != bool or frozen_arr.shape != (num_embeddings,)
     ):
-        return ref()
+        return NotImplemented
     n = num_embeddings
     if padding_idx is not None and not (isinstance(padding_idx, int) and -n <= padding_idx < n):
-        return ref()
+        return NotImplemented
     _check_ids("ids", ids, n)
     flat = ids.reshape(-1)
     g = grad_out.reshape(flat.size, grad_out.shape[-1])
@@ -802,16 +852,13 @@ def embedding_grad_torch(
         t.device.type == "cpu" for t in (ids, grad_out, frozen_arr) if t is not None
     )
     if not on_cpu or grad_out.dtype not in (torch.float32, torch.float64):
-        return refpe.embedding_grad(
-            ids, grad_out, num_embeddings, padding_idx=padding_idx,
-            scale_grad_by_freq=scale_grad_by_freq, frozen=frozen,
-        )  # fmt: skip
+        return NotImplemented
     host = embedding_grad(
         ids.numpy(), grad_out.detach().numpy(), num_embeddings, padding_idx=padding_idx,
         scale_grad_by_freq=scale_grad_by_freq,
         frozen=frozen if frozen_arr is None else frozen_arr.numpy(),
     )  # fmt: skip
-    return torch.from_numpy(np.asarray(host))
+    return host if host is NotImplemented else torch.from_numpy(host)
 
 
 # --- which kernel -----------------------------------------------------------------------------
@@ -825,12 +872,31 @@ KERNELS: dict[tuple[str, str], Callable[..., Any]] = {
     ("token-lookup", "numpy"): token_lookup,
     ("token-lookup", "torch"): token_lookup_torch,
     ("input-add", "numpy"): input_add,
+    ("input-add", "torch"): input_add_torch,
     ("embedding-grad", "numpy"): embedding_grad,
     ("embedding-grad", "torch"): embedding_grad_torch,
 }
 
 
 def fastest(spec_id: str, backend: str = "numpy") -> Callable[..., Any]:
-    """The kernel to use for ``spec_id`` on ``backend``: a fast kernel, else the reference."""
+    """The function to call for ``spec_id`` on ``backend``: its kernel, answered by the
+    reference where the kernel declines (returns ``NotImplemented``); the reference when
+    there is no kernel."""
+    reference = refpe.spec(spec_id).function
     kernel = KERNELS.get((spec_id, backend))
-    return kernel if kernel is not None else refpe.spec(spec_id).function
+    if kernel is None:
+        return reference
+
+    @functools.wraps(kernel)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        y = kernel(*args, **kwargs)
+        return reference(*args, **kwargs) if y is NotImplemented else y
+
+    return call
+
+
+def register() -> None:
+    """Register every kernel with :func:`refpe.register_kernel` (the ``refpe.kernels`` entry
+    point); a library's kernels are tried only on its own arrays, and decline the rest."""
+    for (spec_id, _), kernel in KERNELS.items():
+        refpe.register_kernel(spec_id, kernel, f"refpe.backends.kernels.{kernel.__name__}")

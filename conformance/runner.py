@@ -343,6 +343,8 @@ def run(
         result = job.result
         if job.call is not None:
             result = run_one(job.spec, job.case, result.dtype, job.call, result, job.statistical)
+            if result.kernel == "auto":
+                result.kernel = refpe.last_kernel() or "reference"
             if job.differs and result.verdict in ("fail", "error"):
                 result.verdict, result.reason = "differs", f"differs by convention: {job.differs}"
         results.append(result)

@@ -3,7 +3,9 @@ pieces around them.
 
 Every formula of the catalogue is a public function here, named after its spec id
 (``pe-sinusoidal`` is :func:`refpe.pe_sinusoidal`); :func:`specs` and :func:`spec` give the
-registry that the conformance suite runs and the docs render.
+registry that the conformance suite runs and the docs render. The hot specs' functions
+answer through fast kernels that meet the same error model (:func:`last_kernel` says which);
+``kernel="reference"`` runs the readable reference.
 """
 
 # The modules are imported in catalogue order (FORMULAS.md), which is the registry's order.
@@ -25,5 +27,15 @@ from . import vectors
 from . import tokenize
 from .vectors import pretrained_align, pretrained_formats
 from .tokenize import tok_bpe, tok_char, tok_wordpiece
+from . import embedding, grad, inputs, positional, rotary
+from ._dispatch import dispatching as _dispatching, kernels, last_kernel, register_kernel
+
+# The hot specs answer through registered fast kernels; the reference stays in its module
+# (``refpe.rotary.rope``) and behind ``kernel="reference"``.
+pe_sinusoidal = _dispatching("pe-sinusoidal", positional.pe_sinusoidal)
+rope = _dispatching("rope", rotary.rope)
+token_lookup = _dispatching("token-lookup", embedding.token_lookup)
+input_add = _dispatching("input-add", inputs.input_add)
+embedding_grad = _dispatching("embedding-grad", grad.embedding_grad)
 
 __version__ = "0.1.0"

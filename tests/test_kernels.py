@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,9 +14,30 @@ from hypothesis import strategies as st
 import refpe
 from refpe._registry import EPS
 from refpe.backends import kernels as K
-from refpe.conformance.adapters.kernels import KERNEL_NAMES
+from refpe.conformance.adapters.kernels import KERNEL_SPECS
 
 torch = pytest.importorskip("torch")
+
+
+#: Each kernel as :func:`K.fastest` gives it: answered by the reference where it declines.
+KF = SimpleNamespace(**{
+    name: K.fastest(spec_id, backend) for name, (spec_id, backend) in {
+        "pe_sinusoidal": ("pe-sinusoidal", "numpy"), "rope": ("rope", "numpy"),
+        "rope_torch": ("rope", "torch"), "token_lookup": ("token-lookup", "numpy"),
+        "token_lookup_torch": ("token-lookup", "torch"), "input_add": ("input-add", "numpy"),
+        "embedding_grad": ("embedding-grad", "numpy"),
+        "embedding_grad_torch": ("embedding-grad", "torch"),
+    }.items()
+})  # fmt: skip
+
+
+#: The readable reference of each hot spec (the public functions dispatch to the kernels).
+REF = SimpleNamespace(
+    **{
+        n: getattr(refpe, n).reference
+        for n in ("pe_sinusoidal", "rope", "token_lookup", "input_add", "embedding_grad")
+    }
+)
 
 
 def spec_error(spec_id: str, y, inputs: dict, dtype: str) -> float:
@@ -31,15 +53,88 @@ def spec_error(spec_id: str, y, inputs: dict, dtype: str) -> float:
     return float(err.max()) if err.size else 0.0
 
 
-def test_every_kernel_is_a_subject():
-    assert {(s, b) for s, b, _ in KERNEL_NAMES} == set(K.KERNELS)
-    for s, b, name in KERNEL_NAMES:
-        assert K.KERNELS[(s, b)] is getattr(K, name)
-        assert K.fastest(s, b) is getattr(K, name)
+def test_every_kernel_is_a_subject_and_the_default():
+    assert set(KERNEL_SPECS) == set(K.KERNELS)
+    for s, b in KERNEL_SPECS:
+        name = f"refpe.backends.kernels.{K.KERNELS[(s, b)].__name__}"
+        assert name in refpe.kernels(s)
     assert K.fastest("layer-norm", "numpy") is refpe.layer_norm
-    assert K.fastest("rope", "jax") is refpe.rope
+    assert K.fastest("rope", "jax") is refpe.spec("rope").function
     with pytest.raises(KeyError, match="unknown spec id 'nope'"):
         K.fastest("nope")
+
+
+def test_public_functions_dispatch_and_say_which_kernel_answered():
+    x = np.random.default_rng(0).standard_normal((2, 3, 16, 8)).astype(np.float32)
+    fast = refpe.rope(x, 16)
+    assert refpe.last_kernel() == "refpe.backends.kernels.rope"
+    slow = refpe.rope(x, 16, kernel="reference")
+    assert refpe.last_kernel() == "reference"
+    assert spec_error("rope", fast, {"x": x, "positions": 16}, "float32") <= 2
+    assert spec_error("rope", slow, {"x": x, "positions": 16}, "float32") <= 2
+    # the readable reference is one module away, and is the spec's function
+    assert refpe.rotary.rope is refpe.spec("rope").function is refpe.rope.reference
+    np.testing.assert_array_equal(refpe.rotary.rope(x, 16), slow)
+    # a call no kernel takes (an odd rotary_dim is refused by the reference) names it
+    with pytest.raises(ValueError, match="rotary_dim"):
+        refpe.rope(x, 16, rotary_dim=3)
+    assert refpe.last_kernel() == "reference"
+    # bad input a kernel accepts is refused with the reference's message, the kernel named
+    with pytest.raises(IndexError, match=r"ids out of range: value -1"):
+        refpe.token_lookup(np.array([0, -1]), np.zeros((4, 2), np.float32))
+    assert refpe.last_kernel() == "refpe.backends.kernels.token_lookup"
+    assert "kernel=" in refpe.rope.__doc__ and "Su et al." in refpe.rope.__doc__
+
+
+def test_kernel_keyword_is_checked():
+    with pytest.raises(ValueError, match=r"kernel must be 'auto' or 'reference', got 'fast'"):
+        refpe.rope(np.zeros((2, 4)), 2, kernel="fast")
+
+
+def test_register_kernel_refuses_specs_without_dispatch_and_non_callables():
+    with pytest.raises(ValueError, match=r"spec_id must be one of .*, got 'layer-norm'"):
+        refpe.register_kernel("layer-norm", lambda *a, **k: NotImplemented)
+    with pytest.raises(TypeError, match="kernel must be callable, got 3"):
+        refpe.register_kernel("rope", 3)
+
+
+def test_a_registered_kernel_answers_first_it_declines_and_is_replaced_by_name():
+    from refpe import _dispatch
+
+    saved = list(_dispatch._KERNELS["token-lookup"])
+    calls = []
+
+    def declines(ids, table, **kw):
+        calls.append(ids)
+        return NotImplemented
+
+    try:
+        refpe.register_kernel("token-lookup", declines, "test.declines")
+        refpe.register_kernel("token-lookup", declines, "test.declines")
+        assert refpe.kernels("token-lookup").count("test.declines") == 1
+        y = refpe.token_lookup(np.array([1]), np.eye(3, dtype=np.float32))
+        assert refpe.last_kernel() != "test.declines" and not calls  # tried last: never reached
+        _dispatch._KERNELS["token-lookup"].insert(0, _dispatch._KERNELS["token-lookup"].pop())
+        y = refpe.token_lookup(np.array([1]), np.eye(3, dtype=np.float32))
+        assert len(calls) == 1 and refpe.last_kernel() == "refpe.backends.kernels.token_lookup"
+        np.testing.assert_array_equal(y, [[0, 1, 0]])
+    finally:
+        _dispatch._KERNELS["token-lookup"][:] = saved
+
+
+def test_refpe_kernels_reference_turns_kernels_off(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, refpe; refpe.rope(np.ones((4, 8), np.float32), 4);"
+        "print(refpe.last_kernel(), refpe.kernels('rope'))"
+    )
+    env = {**os.environ, "REFPE_KERNELS": "reference"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout  # fmt: skip
+    assert out.split() == ["reference", "()"]
 
 
 # --- pe-sinusoidal ----------------------------------------------------------------------------
@@ -58,8 +153,8 @@ def test_every_kernel_is_a_subject():
 )
 def test_sinusoid_table_float32_is_the_exact_value_rounded_once(kw):
     n = 3000
-    got = K.pe_sinusoidal(n, dtype="float32", **kw)
-    want = refpe.pe_sinusoidal(n, dtype="float64", **kw)
+    got = KF.pe_sinusoidal(n, dtype="float32", **kw)
+    want = REF.pe_sinusoidal(n, dtype="float64", **kw)
     # rounding a value of magnitude <= 1 once: at most eps32 / 4, plus the float64 reference's
     # own 2 eps64 (1 + |p w|) <= 2**-52 * 4e4, far below that
     assert np.abs(got.astype(np.float64) - want).max() <= EPS["float32"] / 4 + 2e-11
@@ -67,59 +162,61 @@ def test_sinusoid_table_float32_is_the_exact_value_rounded_once(kw):
 
 
 def test_sinusoid_float64_is_the_reference_bit_for_bit():
-    got = K.pe_sinusoidal(777, 30, dtype="float64", offset=3)
-    np.testing.assert_array_equal(got, refpe.pe_sinusoidal(777, 30, dtype="float64", offset=3))
+    got = KF.pe_sinusoidal(777, 30, dtype="float64", offset=3)
+    np.testing.assert_array_equal(got, REF.pe_sinusoidal(777, 30, dtype="float64", offset=3))
 
 
 def test_sinusoid_table_is_cached_and_read_only():
-    a = K.pe_sinusoidal(100, 16, dtype="float32")
-    assert a is K.pe_sinusoidal(100, 16, dtype=np.float32)
+    a = KF.pe_sinusoidal(100, 16, dtype="float32")
+    assert a is KF.pe_sinusoidal(100, 16, dtype=np.float32)
     assert not a.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         a[0, 0] = 1.0
-    assert K.pe_sinusoidal(100, 16, dtype="float32", base=100.0) is not a
+    assert KF.pe_sinusoidal(100, 16, dtype="float32", base=100.0) is not a
 
 
 def test_sinusoid_positions_array_is_a_lookup_in_the_table():
     pos = np.array([[0, 5, 2047], [9, 9, 1]])
-    got = K.pe_sinusoidal(pos, 24, dtype="float32")
+    got = KF.pe_sinusoidal(pos, 24, dtype="float32")
     assert got.flags.writeable and got.shape == (2, 3, 24)
-    np.testing.assert_array_equal(got, K.pe_sinusoidal(2048, 24, dtype="float32")[pos])
+    np.testing.assert_array_equal(got, KF.pe_sinusoidal(2048, 24, dtype="float32")[pos])
     with no_change(pos):
-        K.pe_sinusoidal(pos, 24, dtype="float32", offset=1)
+        KF.pe_sinusoidal(pos, 24, dtype="float32", offset=1)
 
 
 def test_sinusoid_outside_the_cache_goes_to_the_reference():
     pos = np.array([-3, 0, 2**30])
     np.testing.assert_array_equal(
-        K.pe_sinusoidal(pos, 8, dtype="float32"), refpe.pe_sinusoidal(pos, 8, dtype="float32")
+        KF.pe_sinusoidal(pos, 8, dtype="float32"), REF.pe_sinusoidal(pos, 8, dtype="float32")
     )
 
 
 def test_sinusoid_bad_input_raises_like_the_reference():
     with pytest.raises(ValueError, match="d must be positive, got 0"):
-        K.pe_sinusoidal(3, 0)
+        KF.pe_sinusoidal(3, 0)
     with pytest.raises(ValueError, match="layout must be one of"):
-        K.pe_sinusoidal(3, 4, layout="x")
+        KF.pe_sinusoidal(3, 4, layout="x")
     with pytest.raises(TypeError, match="positions must be an integer array"):
-        K.pe_sinusoidal(np.array([0.5]), 4)
+        KF.pe_sinusoidal(np.array([0.5]), 4)
 
 
 def test_sinusoid_torch_table_matches_numpy():
     import array_api_compat.torch as txp
 
-    t = K.pe_sinusoidal(300, 12, dtype=torch.float32, xp=txp)
+    t = KF.pe_sinusoidal(300, 12, dtype=torch.float32, xp=txp)
     assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
-    np.testing.assert_array_equal(t.numpy(), K.pe_sinusoidal(300, 12, dtype="float32"))
-    rows = K.pe_sinusoidal(torch.tensor([[3, 1]]), 12, dtype="float32")
-    np.testing.assert_array_equal(rows.numpy(), K.pe_sinusoidal(300, 12, dtype="float32")[[[3, 1]]])
+    np.testing.assert_array_equal(t.numpy(), KF.pe_sinusoidal(300, 12, dtype="float32"))
+    rows = KF.pe_sinusoidal(torch.tensor([[3, 1]]), 12, dtype="float32")
+    np.testing.assert_array_equal(
+        rows.numpy(), KF.pe_sinusoidal(300, 12, dtype="float32")[[[3, 1]]]
+    )
 
 
 def test_sinusoid_other_libraries_get_the_reference(xp):
     pos = xp_asarray(xp, [0, 3, 7], dtype=xp.int32)
-    got = K.pe_sinusoidal(pos, 6, dtype="float32")
+    got = KF.pe_sinusoidal(pos, 6, dtype="float32")
     np.testing.assert_array_equal(
-        to_numpy(got), to_numpy(refpe.pe_sinusoidal(pos, 6, dtype="float32"))
+        to_numpy(got), to_numpy(REF.pe_sinusoidal(pos, 6, dtype="float32"))
     )
 
 
@@ -148,26 +245,26 @@ def test_rope_within_the_error_model(kw, dtype):
     x = _x((2, 3, 700, 16), dtype)
     for positions in (700, np.random.default_rng(1).integers(0, 5000, 700)):
         with no_change(x):
-            y = K.rope(x, positions, **kw)
+            y = KF.rope(x, positions, **kw)
         assert y.dtype == x.dtype and y.shape == x.shape
         assert spec_error("rope", y, {"x": x, "positions": positions, **kw}, dtype) <= 2
         tpos = positions if isinstance(positions, int) else torch.from_numpy(positions)
-        yt = K.rope_torch(torch.from_numpy(x), tpos, **kw)
+        yt = KF.rope_torch(torch.from_numpy(x), tpos, **kw)
         assert spec_error("rope", yt, {"x": x, "positions": positions, **kw}, dtype) <= 2
 
 
 def test_rope_untouched_dims_are_bit_exact():
     x = _x((3, 50, 12), "float32")
     for layout in ("half", "interleaved"):
-        y = K.rope(x, 50, layout=layout, rotary_dim=4)
+        y = KF.rope(x, 50, layout=layout, rotary_dim=4)
         np.testing.assert_array_equal(y[..., 4:], x[..., 4:])
 
 
 def test_rope_torch_in_place():
     x = _x((2, 4, 64, 8), "float32")
-    want = K.rope(x, 64)
+    want = KF.rope(x, 64)
     t = torch.from_numpy(x.copy())
-    assert K.rope_torch(t, 64, out=t) is t
+    assert KF.rope_torch(t, 64, out=t) is t
     assert spec_error("rope", t, {"x": x, "positions": 64}, "float32") <= 2
     np.testing.assert_allclose(t.numpy(), want, rtol=0, atol=4 * EPS["float32"] * np.abs(x).max())
 
@@ -176,8 +273,11 @@ def test_rope_torch_in_place():
 def test_rope_non_finite_stays_where_the_reference_puts_it(layout):
     x = _x((2, 40, 8), "float32")
     x[0, 3, 1], x[1, 7, 6] = np.inf, np.nan
-    want = refpe.rope(x, 40, layout=layout)
-    for got in (K.rope(x, 40, layout=layout), K.rope_torch(torch.from_numpy(x), 40, layout=layout)):
+    want = REF.rope(x, 40, layout=layout)
+    for got in (
+        KF.rope(x, 40, layout=layout),
+        KF.rope_torch(torch.from_numpy(x), 40, layout=layout),
+    ):
         got = to_numpy(got)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
@@ -186,19 +286,19 @@ def test_rope_non_finite_stays_where_the_reference_puts_it(layout):
 def test_rope_other_shapes_go_to_the_reference():
     x = _x((2, 1, 5, 4), "float32")
     pos = np.array([[[0, 1, 2, 3, 4]], [[7, 8, 9, 10, 11]]])
-    np.testing.assert_array_equal(K.rope(x, pos), refpe.rope(x, pos))
+    np.testing.assert_array_equal(KF.rope(x, pos), REF.rope(x, pos))
     dyn = {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": 4}
-    np.testing.assert_array_equal(K.rope(x, 5, scaling=dyn), refpe.rope(x, 5, scaling=dyn))
+    np.testing.assert_array_equal(KF.rope(x, 5, scaling=dyn), REF.rope(x, 5, scaling=dyn))
 
 
 def test_rope_bad_input_raises_like_the_reference():
     x = _x((2, 5, 4), "float32")
     with pytest.raises(ValueError, match=r"positions of shape \(3,\) do not broadcast"):
-        K.rope(x, np.arange(3))
+        KF.rope(x, np.arange(3))
     with pytest.raises(ValueError, match="layout must be one of"):
-        K.rope(x, 5, layout="x")
+        KF.rope(x, 5, layout="x")
     with pytest.raises(ValueError, match="layout must be one of"):
-        K.rope_torch(torch.from_numpy(x), 5, layout="x")
+        KF.rope_torch(torch.from_numpy(x), 5, layout="x")
 
 
 @settings(max_examples=25, deadline=None)
@@ -212,7 +312,7 @@ def test_rope_bad_input_raises_like_the_reference():
 def test_rope_property_within_the_error_model(T, half, lead, layout, start):
     x = _x((lead, T, 2 * half), "float32", seed=T * half)
     pos = np.arange(start, start + T)
-    y = K.rope(x, pos, layout=layout)
+    y = KF.rope(x, pos, layout=layout)
     assert spec_error("rope", y, {"x": x, "positions": pos, "layout": layout}, "float32") <= 2
 
 
@@ -222,21 +322,22 @@ def test_rope_property_within_the_error_model(T, half, lead, layout, start):
 def test_token_lookup_is_the_reference():
     table = _x((50, 6), "float32")
     ids = np.random.default_rng(2).integers(0, 50, (4, 9))
-    np.testing.assert_array_equal(K.token_lookup(ids, table), refpe.token_lookup(ids, table))
-    got = K.token_lookup(ids, table, scale=math.sqrt(6))
+    np.testing.assert_array_equal(KF.token_lookup(ids, table), REF.token_lookup(ids, table))
+    got = KF.token_lookup(ids, table, scale=math.sqrt(6))
     assert (
         spec_error("token-lookup", got, {"ids": ids, "table": table, "scale": 6**0.5}, "float32")
         <= 1
     )
-    t = K.token_lookup_torch(torch.from_numpy(ids), torch.from_numpy(table), scale=2.5)
+    t = KF.token_lookup_torch(torch.from_numpy(ids), torch.from_numpy(table), scale=2.5)
     assert spec_error("token-lookup", t, {"ids": ids, "table": table, "scale": 2.5}, "float32") <= 1
-    assert K.token_lookup(np.zeros((0, 3), dtype=np.int64), table).shape == (0, 3, 6)
+    assert KF.token_lookup(np.zeros((0, 3), dtype=np.int64), table).shape == (0, 3, 6)
 
 
-@pytest.mark.parametrize("fn", [K.token_lookup, K.token_lookup_torch])
-def test_token_lookup_refuses_ids_out_of_range(fn):
+@pytest.mark.parametrize("name", ["token_lookup", "token_lookup_torch"])
+def test_token_lookup_refuses_ids_out_of_range(name):
+    fn = getattr(KF, name)
     table = _x((5, 3), "float32")
-    wrap = (lambda a: a) if fn is K.token_lookup else torch.from_numpy
+    wrap = (lambda a: a) if name == "token_lookup" else torch.from_numpy
     with pytest.raises(
         IndexError, match=r"ids out of range: value 7 at flat index 3 is not in \[0, 5\)"
     ):
@@ -260,18 +361,52 @@ def test_input_add_within_the_error_model():
     ):
         inputs = {"ids": ids, "table": table, "pe_table": pe, **kw}
         with no_change(ids, table, pe):
-            got = K.input_add(**inputs)
+            got = KF.input_add(**inputs)
         assert got.dtype == np.float32 and got.shape == (3, 12, 8)
         assert spec_error("input-add", got, inputs, "float32") <= 1.5
+
+
+def test_input_add_torch_within_the_error_model_and_declines_the_rest():
+    table, pe = _x((40, 8), "float32"), _x((30, 8), "float32", seed=1)
+    ids = np.random.default_rng(3).integers(0, 40, (3, 12))
+    t = [torch.from_numpy(a) for a in (ids, table, pe)]
+    for kw in ({}, {"scale": math.sqrt(8)}, {"start": 5}):
+        inputs = {"ids": ids, "table": table, "pe_table": pe, **kw}
+        with no_change(*t):
+            got = K.input_add_torch(*t, **kw)
+        assert got.dtype == torch.float32 and tuple(got.shape) == (3, 12, 8)
+        assert spec_error("input-add", got, inputs, "float32") <= 1.5
+    # what it has no fast path for goes to the reference, which refuses bad input
+    assert K.input_add_torch(*t, positions=torch.arange(12)) is NotImplemented
+    assert K.input_add_torch(*t, start=20) is NotImplemented
+    assert K.input_add_torch(t[0] + 40, *t[1:]) is NotImplemented
+    with pytest.raises(IndexError, match=r"ids out of range: value \d+ at flat index 0"):
+        refpe.input_add(t[0] + 40, *t[1:])
+    assert refpe.last_kernel() == "reference"
+
+
+def test_kernels_decline_what_they_do_not_accelerate():
+    x = np.ones((4, 8), np.float32)
+    dynamic = {"rope_type": "dynamic", "factor": 2.0, "max_position_embeddings": 2}
+    assert K.rope(x, 4, scaling=dynamic) is NotImplemented
+    assert K.rope(torch.from_numpy(x), 4) is NotImplemented
+    assert K.rope_torch(x, 4) is NotImplemented
+    assert K.token_lookup(np.array([0]), np.eye(2), padding_idx=0) is NotImplemented
+    assert K.pe_sinusoidal(np.array([0.5]), 4) is NotImplemented
+    assert K.embedding_grad_torch(np.array([0]), np.ones((1, 2)), 2) is NotImplemented
+    # with out=, a declined rope writes the reference's result there
+    out = np.empty_like(x)
+    assert K.rope(x, 4, scaling=dynamic, out=out) is out
+    np.testing.assert_array_equal(out, REF.rope(x, 4, scaling=dynamic))
 
 
 def test_input_add_refuses_positions_past_the_table():
     table, pe = _x((40, 8), "float32"), _x((10, 8), "float32")
     ids = np.zeros((2, 12), dtype=np.int64)
     with pytest.raises(IndexError, match="positions out of range of pe_table: value 10"):
-        K.input_add(ids, table, pe)
+        KF.input_add(ids, table, pe)
     with pytest.raises(IndexError, match="ids out of range: value 40"):
-        K.input_add(ids + 40, table, pe[:, :8], positions=np.zeros(12, dtype=np.int64))
+        KF.input_add(ids + 40, table, pe[:, :8], positions=np.zeros(12, dtype=np.int64))
 
 
 # --- embedding-grad ---------------------------------------------------------------------------
@@ -293,25 +428,25 @@ def test_embedding_grad_is_the_float64_sum_rounded_once(kw):
     ids, g = _grad_case()
     assert np.bincount(ids.ravel()).max() > K.SHORT  # long segments and short ones
     with no_change(ids, g):
-        got = K.embedding_grad(ids, g, 40, **kw)
+        got = KF.embedding_grad(ids, g, 40, **kw)
     inputs = {"ids": ids, "grad_out": g, "num_embeddings": 40, **kw}
     # one rounding of a float64 sum: eps/2 of |sum| <= eps/2 of the sum of |terms|
     assert spec_error("embedding-grad", got, inputs, "float32") <= 0.5 + 1e-6
     tkw = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
-    t = K.embedding_grad_torch(torch.from_numpy(ids), torch.from_numpy(g), 40, **tkw)
+    t = KF.embedding_grad_torch(torch.from_numpy(ids), torch.from_numpy(g), 40, **tkw)
     np.testing.assert_array_equal(t.numpy(), got)
 
 
 def test_embedding_grad_float64_and_empty():
     ids, g = _grad_case(seed=1, dtype="float64")
-    got = K.embedding_grad(ids, g, 40)
+    got = KF.embedding_grad(ids, g, 40)
     assert (
         spec_error(
             "embedding-grad", got, {"ids": ids, "grad_out": g, "num_embeddings": 40}, "float64"
         )
         <= 2
     )
-    assert not K.embedding_grad(np.zeros(0, dtype=np.int64), np.zeros((0, 3)), 4).any()
+    assert not KF.embedding_grad(np.zeros(0, dtype=np.int64), np.zeros((0, 3)), 4).any()
 
 
 def test_embedding_grad_bad_input_raises_like_the_reference():
@@ -319,13 +454,13 @@ def test_embedding_grad_bad_input_raises_like_the_reference():
     with pytest.raises(
         IndexError, match=r"ids out of range: value 9 at flat index 2 is not in \[0, 4\)"
     ):
-        K.embedding_grad(np.array([0, 1, 9]), g, 4)
+        KF.embedding_grad(np.array([0, 1, 9]), g, 4)
     with pytest.raises(ValueError, match=r"grad_out must have shape \(2,\) \+ \(d,\)"):
-        K.embedding_grad(np.array([0, 1]), g, 4)
+        KF.embedding_grad(np.array([0, 1]), g, 4)
     with pytest.raises(IndexError, match="padding_idx out of range"):
-        K.embedding_grad(np.array([0, 1, 2]), g, 4, padding_idx=4)
+        KF.embedding_grad(np.array([0, 1, 2]), g, 4, padding_idx=4)
     with pytest.raises(ValueError, match="num_embeddings must be positive, got 0"):
-        K.embedding_grad_torch(torch.tensor([0]), torch.ones(1, 2), 0)
+        KF.embedding_grad_torch(torch.tensor([0]), torch.ones(1, 2), 0)
 
 
 @settings(max_examples=25, deadline=None)
@@ -334,31 +469,31 @@ def test_embedding_grad_property(n, N, d, seed):
     g = np.random.default_rng(seed)
     ids = g.integers(0, n, N) if seed % 2 else np.minimum(g.zipf(1.5, N) - 1, n - 1)
     grad = g.standard_normal((N, d)).astype(np.float32)
-    got = K.embedding_grad(ids, grad, n)
+    got = KF.embedding_grad(ids, grad, n)
     inputs = {"ids": ids, "grad_out": grad, "num_embeddings": n}
     assert spec_error("embedding-grad", got, inputs, "float32") <= 0.5 + 1e-6
 
 
 def test_rope_numpy_out_buffer_and_in_place():
     x = _x((2, 3, 40, 8), "float32")
-    want = K.rope(x, 40)
+    want = KF.rope(x, 40)
     buf = np.empty_like(x)
-    assert K.rope(x, 40, out=buf) is buf
+    assert KF.rope(x, 40, out=buf) is buf
     np.testing.assert_array_equal(buf, want)
     y = x.copy()
-    assert K.rope(y, 40, out=y) is y
+    assert KF.rope(y, 40, out=y) is y
     np.testing.assert_array_equal(y, want)
     with pytest.raises(
         ValueError, match=r"out must be C-contiguous with x's shape \(2, 3, 40, 8\)"
     ):
-        K.rope(x, 40, out=np.empty((2, 3, 40, 4), dtype=np.float32))
+        KF.rope(x, 40, out=np.empty((2, 3, 40, 4), dtype=np.float32))
 
 
 def test_large_tables_are_not_cached(monkeypatch):
     monkeypatch.setattr(K, "CACHE_ELEMENTS", 64)
-    a = K.pe_sinusoidal(50, 8, dtype="float32")
-    assert a is not K.pe_sinusoidal(50, 8, dtype="float32") and a.flags.writeable
-    assert np.abs(a - refpe.pe_sinusoidal(50, 8)).max() <= EPS["float32"] / 4 + 1e-15
+    a = KF.pe_sinusoidal(50, 8, dtype="float32")
+    assert a is not KF.pe_sinusoidal(50, 8, dtype="float32") and a.flags.writeable
+    assert np.abs(a - REF.pe_sinusoidal(50, 8)).max() <= EPS["float32"] / 4 + 1e-15
     x = _x((2, 5, 8), "float32")
     pos = np.array([0, 3, 2**23, 7, 9])
-    assert spec_error("rope", K.rope(x, pos), {"x": x, "positions": pos}, "float32") <= 2
+    assert spec_error("rope", KF.rope(x, pos), {"x": x, "positions": pos}, "float32") <= 2

@@ -1,7 +1,9 @@
-"""refpe's own fast kernels (``refpe.backends.kernels``) as subjects, one per spec and backend.
+"""The hot specs' public functions, as users call them, as subjects: one per spec and backend.
 
-Each subject is named ``kernel:<spec id>:<backend>`` and feeds the case's host arguments to
-the kernel as that backend's arrays on the CPU (PyTorch tensors through ``torch.from_numpy``,
+``refpe.rope`` and the other hot functions answer through a fast kernel
+(``refpe.backends.kernels``) where one takes the call. Each subject is named
+``kernel:<spec id>:<backend>`` and feeds the case's host arguments to the public function
+as that backend's arrays on the CPU (PyTorch tensors through ``torch.from_numpy``,
 no copy); the suite judges the result with the spec's error model, bad inputs included, so a
 kernel must raise what the reference raises.
 """
@@ -48,42 +50,34 @@ def _torch_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, 
     return call
 
 
-#: ``(spec id, backend, function name in refpe.backends.kernels)``, as in its ``KERNELS``.
-KERNEL_NAMES = (
-    ("pe-sinusoidal", "numpy", "pe_sinusoidal"),
-    ("pe-sinusoidal", "torch", "pe_sinusoidal"),
-    ("rope", "numpy", "rope"),
-    ("rope", "torch", "rope_torch"),
-    ("token-lookup", "numpy", "token_lookup"),
-    ("token-lookup", "torch", "token_lookup_torch"),
-    ("input-add", "numpy", "input_add"),
-    ("embedding-grad", "numpy", "embedding_grad"),
-    ("embedding-grad", "torch", "embedding_grad_torch"),
-)
+#: ``(spec id, backend)``: the public function of each hot spec, run on that library's arrays.
+KERNEL_SPECS = tuple((s, b) for s in ("pe-sinusoidal", "rope", "token-lookup", "input-add",
+                                      "embedding-grad") for b in ("numpy", "torch"))  # fmt: skip
 
 
-def _kernel(name: str) -> Callable[..., Any]:
+def _public(spec_id: str) -> Callable[..., Any]:
     def fn(*args: Any, **kwargs: Any) -> Any:
-        from ...backends import kernels
+        import refpe
 
-        return getattr(kernels, name)(*args, **kwargs)
+        return getattr(refpe, refpe.spec(spec_id).function.__name__)(*args, **kwargs)
 
     return fn
 
 
 def kernel_subjects() -> list[Subject]:
-    """A subject for every kernel in :data:`KERNEL_NAMES`."""
+    """A subject for every pair in :data:`KERNEL_SPECS`: ``refpe.<function>`` as users call
+    it (``kernel="auto"``); each result names what answered (:func:`refpe.last_kernel`)."""
     found = []
-    for spec_id, backend, name in KERNEL_NAMES:
+    for spec_id, backend in KERNEL_SPECS:
         make = _numpy_call if backend == "numpy" else _torch_call
         found.append(
             Subject(
                 name=f"kernel:{spec_id}:{backend}",
                 spec=spec_id,
                 library=backend,
-                call=make(spec_id, _kernel(name)),
+                call=make(spec_id, _public(spec_id)),
                 dtypes=DTYPES[backend],
-                convention={"kernel": f"refpe.backends.kernels.{name}"},
+                convention={"kernel": "auto"},
             )
         )
     return found

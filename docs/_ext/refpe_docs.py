@@ -343,12 +343,11 @@ def build_time_report(app: Any, out: str) -> dict[str, Any] | None:
 
 
 def default_subjects(backends: tuple[str, ...]) -> tuple[str, ...]:
-    """The reference and the libraries' own implementations (refpe's kernels are benchmarked)."""
+    """The reference, the public functions through their kernels, and the libraries' own
+    implementations."""
     from refpe.conformance import subjects
 
-    names = [
-        s.name for s in subjects() if s.library in backends and not s.name.startswith("kernel:")
-    ]
+    names = [s.name for s in subjects() if s.library in backends]
     return ("refpe", *dict.fromkeys(names))
 
 
@@ -441,6 +440,9 @@ def subjects_table(data: dict[str, Any]) -> str:
     rows = []
     for (subject, sid, backend, dtype), rs in groups.items():
         verdict, text = group_verdict(rs)
+        if subject.startswith("kernel:"):
+            ran = Counter(r["kernel"].rsplit(".", 1)[-1] for r in rs if r["verdict"] != "skipped")
+            text += "; answered by " + ", ".join(f"{k} ({n})" for k, n in sorted(ran.items()))
         rows.append(
             (
                 escape(subject),
