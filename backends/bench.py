@@ -215,7 +215,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
     table = pow_form()
 
     def errors(out: dict[str, Any]) -> dict[str, float]:
-        exact = refpe.pe_sinusoidal(T, d, dtype="float64")
+        exact = refpe.pe_sinusoidal(T, d, dtype="float64", kernel="reference")
         inputs = {"positions": T, "d": d}
         return {k: normalised("pe-sinusoidal", v, exact, inputs, "float32") for k, v in out.items()
                 if k != "copy"}  # fmt: skip
@@ -232,7 +232,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
                 "reference",
                 "reference",
                 "refpe.pe_sinusoidal",
-                lambda: refpe.pe_sinusoidal(T, d, dtype="float32", xp=xp),
+                lambda: refpe.pe_sinusoidal(T, d, dtype="float32", xp=xp, kernel="reference"),
             ),
             Candidate("kernel", "kernel", "kernels.sinusoid_table (uncached)", build),
             Candidate(
@@ -276,7 +276,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
                 "reference",
                 "reference",
                 "refpe.pe_sinusoidal(positions)",
-                lambda: refpe.pe_sinusoidal(pos, d, dtype="float32"),
+                lambda: refpe.pe_sinusoidal(pos, d, dtype="float32", kernel="reference"),
             ),
             Candidate(
                 "kernel",
@@ -336,7 +336,7 @@ def rope_works(backend: str, size: dict) -> list[Work]:
 
     def errors(out: dict[str, Any]) -> dict[str, float]:
         x = to_host(q)
-        exact = refpe.rope(x.astype(np.float64), T)
+        exact = refpe.rope(x.astype(np.float64), T, kernel="reference")
         return {
             lab: normalised("rope", v, exact, {"x": x, "positions": T}, "float32")
             for lab, v in out.items()
@@ -356,7 +356,10 @@ def rope_works(backend: str, size: dict) -> list[Work]:
                     "reference",
                     "reference",
                     "refpe.rope",
-                    lambda: (refpe.rope(q, T), refpe.rope(k, T)),
+                    lambda: (
+                        refpe.rope(q, T, kernel="reference"),
+                        refpe.rope(k, T, kernel="reference"),
+                    ),
                 ),
                 Candidate(
                     "kernel",
@@ -422,7 +425,7 @@ def lookup_works(backend: str, size: dict) -> list[Work]:
                     "reference",
                     "reference",
                     "refpe.token_lookup",
-                    lambda: refpe.token_lookup(ids, table),
+                    lambda: refpe.token_lookup(ids, table, kernel="reference"),
                 ),
                 Candidate("kernel", "kernel", f"kernels.{kern.__name__}", lambda: kern(ids, table)),
                 Candidate("peer", "peer", peer_name, peer),
@@ -454,7 +457,7 @@ def input_add_works(backend: str, size: dict) -> list[Work]:
         def peer() -> Any:
             return torch.nn.functional.embedding(ids, table) * c + pe[:T]
 
-        peer_name, kern = "F.embedding(ids, E) * c + pe[:T]", None
+        peer_name, kern = "F.embedding(ids, E) * c + pe[:T]", K.input_add_torch
     else:
 
         def peer() -> Any:
@@ -465,17 +468,17 @@ def input_add_works(backend: str, size: dict) -> list[Work]:
     def errors(out: dict[str, Any]) -> dict[str, float]:
         h64 = {**host, "table": host["table"].astype(np.float64)}
         h64["pe_table"] = host["pe_table"].astype(np.float64)
-        exact = refpe.input_add(h64["ids"], h64["table"], h64["pe_table"], scale=c)
+        exact = refpe.input_add(
+            h64["ids"], h64["table"], h64["pe_table"], scale=c, kernel="reference"
+        )
         return {
             lab: normalised("input-add", v, exact, host, "float32")
             for lab, v in out.items()
             if lab != "copy"
         }
 
-    kernel = (
-        Candidate("kernel", "kernel", "kernels.input_add", lambda: kern(ids, table, pe, scale=c))
-        if kern
-        else Candidate("kernel", "kernel", "none", None, "no PyTorch kernel: the peer is one")
+    kernel = Candidate(
+        "kernel", "kernel", f"kernels.{kern.__name__}", lambda: kern(ids, table, pe, scale=c)
     )
     return [
         Work(
@@ -490,7 +493,7 @@ def input_add_works(backend: str, size: dict) -> list[Work]:
                     "reference",
                     "reference",
                     "refpe.input_add",
-                    lambda: refpe.input_add(ids, table, pe, scale=c),
+                    lambda: refpe.input_add(ids, table, pe, scale=c, kernel="reference"),
                 ),
                 kernel,
                 Candidate("peer", "peer", peer_name, peer),
@@ -527,11 +530,12 @@ def grad_works(backend: str, size: dict) -> list[Work]:
     sample = np.unique(np.r_[np.arange(min(V, 50)), g.integers(0, V, 200)])
 
     def errors(out: dict[str, Any]) -> dict[str, float]:
+        # every occurrence of the sampled ids: their rows' sums and the spec's own scale
         keep = np.isin(host_ids, sample)
         exact = np.zeros((V, d))
         np.add.at(exact, host_ids[keep], host_g[keep].astype(np.float64))
-        scale = np.zeros((V, d))
-        np.add.at(scale, host_ids[keep], np.abs(host_g[keep].astype(np.float64)))
+        inputs = {"ids": host_ids[keep], "grad_out": host_g[keep], "num_embeddings": V}
+        scale = refpe.spec("embedding-grad").error.bound_scale(inputs, exact, "float32")
         eps = 2.0**-23
         res = {}
         for lab, v in out.items():
@@ -547,7 +551,7 @@ def grad_works(backend: str, size: dict) -> list[Work]:
         "reference",
         "reference",
         "refpe.embedding_grad",
-        None if big else (lambda: refpe.embedding_grad(ids, grad, V)),
+        None if big else (lambda: refpe.embedding_grad(ids, grad, V, kernel="reference")),
         "the reference converts grad_out to float64 (a copy twice its size): timed at "
         "--quick sizes only"
         if big

@@ -12,13 +12,16 @@ subjects) and holds whatever answered to the spec's error model.
 spec              kernel
 ================  ==========================================================================
 pe-sinusoidal     angle addition in complex128 blocks, rounded once; cached by all parameters
-rope              NumPy: five contiguous passes per cache-sized block through three
-                  coefficient tables (no strided half-row operations); interleaved layout as
-                  one complex multiply; ``out=`` buffers, ``out=x`` in place. PyTorch: CPU
-                  tensors through the NumPy kernel (no copy), other devices the same form
+rope              NumPy: three passes per cache-sized block (``x C``, the swapped halves
+                  times ``[-sin, sin]``, the sum), leading rows split between threads;
+                  interleaved layout as one complex multiply; ``out=`` buffers, ``out=x``
+                  in place. PyTorch: CPU tensors through the NumPy kernel (no copy), other
+                  devices the same form
 token-lookup      ``take`` with the id range checked once (min and max)
 input-add         ``take`` (``F.embedding``) into the output, scaled and summed in place
-embedding-grad    stable sort, float64 segment sums on contiguous rows, rounded once
+embedding-grad    NumPy: stable sort, float64 segment sums on contiguous rows, rounded
+                  once. PyTorch: ATen's ``embedding_dense_backward`` (float32 sums in id
+                  order, parallel over rows)
 ================  ==========================================================================
 """
 
@@ -29,6 +32,7 @@ import itertools
 import json
 import math
 import operator
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -55,8 +59,10 @@ __all__ = [
 
 #: Elements per block of the NumPy rope kernel (its seven block-sized arrays stay in cache).
 BLOCK_ELEMENTS = 1024 * 128
-#: Threads the NumPy rope kernel splits its rows between (1: on a busy 2-core machine more lose).
-THREADS = 1
+#: Threads the NumPy rope kernel splits its leading rows between (NumPy's loops release the GIL).
+THREADS = min(4, os.cpu_count() or 1)
+#: Tests set this to run PyTorch CPU tensors through the device (non-NumPy) rope path.
+_ON_DEVICE_PATH = False
 #: Larger sinusoid tables are built (as fast) but not kept.
 CACHE_ELEMENTS = 2**27
 #: Largest position the cached float32 tables hold (angles exact to far below eps32).
@@ -131,11 +137,15 @@ def sinusoid_table(
         z = np.sin(A) + 1j * np.cos(A)
         b = np.arange(B)[:, None] * w
         e = np.cos(b) - 1j * np.sin(b)
-        block = np.empty((B, m), dtype=np.complex128)
-        for k, za in enumerate(z):
-            rows = pairs[k * B : (k + 1) * B]
-            np.multiply(za, e[: len(rows)], out=block[: len(rows)])
-            np.copyto(rows, block[: len(rows)].view(np.float64), casting="same_kind")
+
+        def rows_of(ks: range) -> None:
+            block = np.empty((B, m), dtype=np.complex128)
+            for k in ks:
+                rows = pairs[k * B : (k + 1) * B]
+                np.multiply(z[k], e[: len(rows)], out=block[: len(rows)])
+                np.copyto(rows, block[: len(rows)].view(np.float64), casting="same_kind")
+
+        _in_threads(rows_of, len(z), threads=THREADS if n * m > 2**18 else 1)
     if layout == "interleaved" and 2 * m == d:
         table = pairs
     elif layout == "interleaved":
@@ -148,6 +158,21 @@ def sinusoid_table(
         table[:, :m], table[:, m : m + cos] = pairs[:, 0::2], pairs[:, 1 : 2 * cos : 2]
     table.flags.writeable = False
     return table
+
+
+def _in_threads(work: Callable[[range], None], n: int, threads: int = THREADS) -> None:
+    """``work(range)`` over ``range(n)`` split between ``threads`` (NumPy's loops release the
+    GIL); each call sets its own error state (it is per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = max(1, min(threads, n))
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    ranges = [range(a, b) for a, b in itertools.pairwise(bounds)]
+    if parts == 1:
+        work(ranges[0])
+        return
+    with ThreadPoolExecutor(parts) as pool:
+        list(pool.map(work, ranges))
 
 
 def _to_torch(table: np.ndarray, device: Any) -> Any:
@@ -257,8 +282,9 @@ def pe_sinusoidal(
 
 def _rope_coefficients(pos: np.ndarray, r: int, D: int, base: float, scaling: str, layout: str,
                        dtype: str) -> tuple[np.ndarray, ...]:  # fmt: skip
-    """Coefficient tables at positions ``pos``: ``(C, M1, M2)`` of shape ``(len(pos), D)`` (half
-    layout) or the complex ``cos + i sin`` of shape ``(len(pos), D/2)`` (interleaved)."""
+    """Coefficient tables at positions ``pos``: ``(C, S)`` (half layout; ``C`` of shape
+    ``(len(pos), D)``, 1 past ``r``; ``S = [-sin, sin]`` of shape ``(len(pos), r)``) or the
+    complex ``cos + i sin`` of shape ``(len(pos), D/2)`` (interleaved)."""
     theta, af = refpe.rope_inv_freq(r, base=base, scaling=json.loads(scaling), dtype="float64")
     phi = pos.astype(np.float64)[:, None] * np.asarray(theta)
     cos, sin = af * np.cos(phi), af * np.sin(phi)
@@ -267,9 +293,9 @@ def _rope_coefficients(pos: np.ndarray, r: int, D: int, base: float, scaling: st
         e = np.ones((n, D // 2), dtype=np.complex128)
         e[:, :h] = cos + 1j * sin
         return (e.astype(np.complex64 if dtype == "float32" else np.complex128),)
-    C, M1, M2 = np.ones((n, D)), np.zeros((n, D)), np.zeros((n, D))
-    C[:, :h], C[:, h:r], M1[:, h:r], M2[:, :h] = cos, cos, -sin, sin
-    return tuple(t.astype(dtype) for t in (C, M1, M2))
+    C, S = np.ones((n, D)), np.empty((n, r))
+    C[:, :h], C[:, h:r], S[:, :h], S[:, h:] = cos, cos, -sin, sin
+    return C.astype(dtype), S.astype(dtype)
 
 
 @functools.lru_cache(maxsize=16)
@@ -278,20 +304,20 @@ def _rope_tables(n: int, r: int, D: int, base: float, scaling: str, layout: str,
     return _rope_coefficients(np.arange(n), r, D, base, scaling, layout, dtype)
 
 
-def _rope_half_block(x: np.ndarray, out: np.ndarray, u: np.ndarray, v: np.ndarray, C, M1, M2,
-                     h: int) -> None:  # fmt: skip
-    r"""``out = x C + shift_{-h}(x M_1) + shift_{+h}(x M_2)`` on flat contiguous rows.
+def _rope_half_block(x: np.ndarray, out: np.ndarray, u: np.ndarray, C, S, r: int) -> None:
+    r"""``out = x C + \mathrm{swap}(x_{:r}) S`` on a block ``(k, rows, D)``.
 
-    ``x M_1`` holds :math:`-x_b \sin` in the second half of each rotated row and zeros
-    elsewhere, so shifting it left by ``h`` lands on :math:`x_a`'s place and nowhere else;
-    ``x M_2`` holds :math:`x_a \sin` in the first half, shifted right onto :math:`x_b`.
-    Every operation is one contiguous pass.
+    ``swap`` exchanges the two halves of the rotated part (a view, no copy), so with
+    :math:`S = [-\sin, \sin]` the second product is :math:`[-x_b \sin, x_a \sin]`:
+    the same two products and one sum per element as the formula, so non-finite values
+    land where the reference puts them. Three passes, the first and last contiguous.
     """
-    np.multiply(x, M1, out=u)
-    np.multiply(x, M2, out=v)
+    h = r // 2
     np.multiply(x, C, out=out)
-    np.add(out[..., :-h], u[..., h:], out=out[..., :-h])
-    np.add(out[..., h:], v[..., :-h], out=out[..., h:])
+    halves = (*x.shape[:-1], 2, h)
+    swapped = x[..., :r].reshape(halves)[..., ::-1, :]
+    np.multiply(swapped, S.reshape(*S.shape[:-1], 2, h), out=u.reshape(halves))
+    np.add(out[..., :r], u, out=out[..., :r])
 
 
 def _rope_fast_args(x: Any, positions: Any, rotary_dim: Any, layout: str, scaling: Any) -> Any:
@@ -354,11 +380,11 @@ def rope(
         y_a = x_a \cos\phi - x_b \sin\phi,\quad y_b = x_b \cos\phi + x_a \sin\phi,
         \quad \phi = p\,\theta_i
 
-    Half layout: :func:`_rope_half_block` on blocks of about 64 Ki elements (three
-    contiguous multiplies, two shifted adds). Interleaved layout: ``x`` viewed as complex
-    pairs times :math:`e^{i\phi}`. A block whose result holds a NaN is recomputed by the
-    reference: an infinity or NaN in ``x`` times a zero coefficient is the only way a value
-    can leak to a neighbour, and it always leaves a NaN (finite ``x`` times 0 adds 0).
+    Half layout: :func:`_rope_half_block` (three passes) on blocks of about
+    :data:`BLOCK_ELEMENTS` elements, the leading rows split between :data:`THREADS`
+    threads. Interleaved layout: ``x`` viewed as complex pairs times :math:`e^{i\phi}`;
+    with ``rotary_dim < D`` a block whose result holds a NaN is recomputed by the reference
+    (an infinite :math:`x_b` times the 0 of an unrotated pair leaks a NaN into :math:`x_a`).
     Positions: ``T`` or a 1-D array of ``T`` positions in ``[0, 2^{24})``; other shapes,
     ``dynamic`` and ``longrope`` scaling go to the reference.
 
@@ -403,50 +429,46 @@ def rope(
 
 def _rope_into(x: np.ndarray, out: np.ndarray, tables, positions, layout, r, options) -> None:
     """Rotate C-contiguous ``x`` into ``out`` (which may be ``x``), the leading rows split
-    between threads (NumPy's loops release the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    between threads."""
     T, D = x.shape[-2:]
     xs, os_ = x.reshape(-1, T, D), out.reshape(-1, T, D)
-    parts = max(1, min(THREADS, xs.shape[0]))
-    bounds = np.linspace(0, xs.shape[0], parts + 1).astype(int)
-    jobs = [(xs[a:b], os_[a:b], tables, positions, layout, r, options)
-            for a, b in itertools.pairwise(bounds)]  # fmt: skip
-    with np.errstate(invalid="ignore", over="ignore"):
-        if parts == 1:
-            _rope_blocks(*jobs[0])
-        else:
-            with ThreadPoolExecutor(parts) as pool:
-                list(pool.map(lambda job: _rope_blocks(*job), jobs))
+
+    def part(i: range) -> None:
+        _rope_blocks(xs[i.start : i.stop], os_[i.start : i.stop], tables, positions, layout, r,
+                     options)  # fmt: skip
+
+    _in_threads(part, xs.shape[0], threads=THREADS if x.size > 2**18 else 1)
 
 
 def _rope_blocks(xs, out, tables, positions, layout, r, options) -> None:
     """Blocks of about :data:`BLOCK_ELEMENTS`: row ranges of one leading index, or several
     whole leading indices when one ``(T, D)`` slice is smaller."""
+    with np.errstate(invalid="ignore", over="ignore"):  # per thread
+        _rope_blocks_quiet(xs, out, tables, positions, layout, r, options)
+
+
+def _rope_blocks_quiet(xs, out, tables, positions, layout, r, options) -> None:
     base, rotary_dim, scaling = options
     T, D = xs.shape[1:]
     rows = max(1, min(T, BLOCK_ELEMENTS // D))
     k = max(1, BLOCK_ELEMENTS // (T * D)) if rows == T else 1
-    u, v, orig = (np.empty(k * rows * D, dtype=xs.dtype) for _ in range(3))
+    u, orig = np.empty(k * rows * r, dtype=xs.dtype), np.empty(k * rows * D, dtype=xs.dtype)
     for t0 in range(0, T, rows):
         t1 = min(T, t0 + rows)
         tab = [t[t0:t1] for t in tables]
-        flat_tab = [t.reshape(-1) for t in tab]
         for i in range(0, xs.shape[0], k):
             xb, ob = xs[i : i + k, t0:t1], out[i : i + k, t0:t1]
             if np.may_share_memory(ob, xb):
                 xb = orig[: xb.size].reshape(xb.shape)
                 np.copyto(xb, ob)
-            if layout == "interleaved":
-                c = tab[0].dtype
-                np.multiply(xb.view(c), tab[0], out=ob.view(c))
-            else:
-                shape = (xb.shape[0], (t1 - t0) * D)
-                n = shape[0] * shape[1]
-                x2, o2 = xb.reshape(shape), ob.reshape(shape)
-                u2, v2 = u[:n].reshape(shape), v[:n].reshape(shape)
-                _rope_half_block(x2, o2, u2, v2, *flat_tab, r // 2)
-            if np.isnan(np.minimum.reduce(ob, axis=None)):
+            if layout == "half":
+                ub = u[: xb.size // D * r].reshape(*xb.shape[:-1], r)
+                _rope_half_block(xb, ob, ub, *tab, r)
+                continue
+            c = tab[0].dtype
+            np.multiply(xb.view(c), tab[0], out=ob.view(c))
+            if r < D and np.isnan(np.minimum.reduce(ob, axis=None)):
+                # x_b = inf times the 0 of an unrotated pair leaks a NaN into x_a: the reference
                 pos = np.arange(t0, t1) if isinstance(positions, int) else positions[t0:t1]
                 ob[...] = refpe.rope(
                     xb, pos, base=base, layout=layout, rotary_dim=rotary_dim, scaling=scaling,
@@ -468,14 +490,13 @@ def rope_torch(
 
     .. math::
 
-        y = x \odot C + \mathrm{shift}_{-h}(x \odot M_1) + \mathrm{shift}_{+h}(x \odot M_2)
+        y = x \odot C + \mathrm{swap}(x_{:r}) \odot S,\quad S = [-\sin\phi, \sin\phi]
 
-    (half layout, tables as in :func:`_rope_half_block`). CPU tensors (not requiring grad)
-    run the NumPy kernel on their memory, without a copy (PyTorch's own elementwise
-    operations were measured slower here). Other devices: the same three-table form on the
-    flattened ``(T·D)`` rows of blocks of leading indices, each operation one contiguous
-    pass; interleaved layout: ``view_as_complex(x) *`` the complex table. A non-finite block
-    result is recomputed by the reference.
+    (half layout, tables as in :func:`_rope_half_block`). CPU tensors run the NumPy kernel
+    on their memory, without a copy (PyTorch's own elementwise operations were measured
+    slower here). Other devices: the same form on blocks of leading indices (``flip`` for
+    the swap); interleaved layout: ``view_as_complex(x) *`` the complex table. Tensors that
+    require grad go to the reference, which keeps the autograd graph.
 
     Source: Su et al. (2021), RoFormer eq. (34).
 
@@ -498,7 +519,9 @@ def rope_torch(
     n, r = fast
     host = _tables_for(x, positions, n, r, base, scaling, layout)
     options = (base, rotary_dim, scaling)
-    if x.device.type == "cpu" and not x.requires_grad:
+    if x.requires_grad:
+        return _into(ref, x, positions, out)  # the reference keeps the autograd graph
+    if x.device.type == "cpu" and not _ON_DEVICE_PATH:
         src = x if x.is_contiguous() else x.contiguous()
         dest = torch.empty_like(src) if out is None else out
         if not dest.is_contiguous():
@@ -521,17 +544,14 @@ def rope_torch(
             pairs = (*xb.shape[:-1], D // 2, 2)
             zo = torch.view_as_complex(ob.view(pairs))
             torch.mul(torch.view_as_complex(xb.reshape(pairs)), tables[0], out=zo)
+            if r < D and bool(torch.isnan(ob).any()):  # as in _rope_blocks: the reference
+                pos = torch.arange(T, device=x.device) if isinstance(positions, int) else positions
+                ob.copy_(ref(xb, pos))
         else:
-            C, M1, M2 = (t.reshape(-1) for t in tables)
-            fx = xb.reshape(xb.shape[0], -1)
-            u, v = fx * M1, fx * M2
-            fo = ob.view(ob.shape[0], -1)
-            torch.mul(fx, C, out=fo)
-            fo[:, :-h] += u[:, h:]
-            fo[:, h:] += v[:, :-h]
-        if not bool(torch.isfinite(ob.sum())):
-            pos = torch.arange(T, device=x.device) if isinstance(positions, int) else positions
-            ob.copy_(ref(xb, pos))
+            C, S = tables
+            torch.mul(xb, C, out=ob)
+            swapped = xb[..., :r].unflatten(-1, (2, h)).flip(-2).flatten(-2)
+            ob[..., :r] += swapped * S
     return dest.view(x.shape) if out is None else out
 
 
@@ -834,31 +854,62 @@ def embedding_grad_torch(
     scale_grad_by_freq: bool = False,
     frozen: Any = None,
 ) -> Any:
-    r""":func:`refpe.embedding_grad` for PyTorch CPU tensors: :func:`embedding_grad` on their
-    memory (no copy), the result as a tensor.
+    r""":func:`refpe.embedding_grad` for PyTorch: ATen's ``embedding_dense_backward`` (the
+    backward of ``F.embedding``, parallel over rows of the result) after one range check.
 
     .. math::
 
         \frac{\partial L}{\partial W_v} = \sum_{s:\ \mathrm{ids}_s = v}
             \frac{\partial L}{\partial \mathrm{out}_s}
 
-    Source: seed 004 §5. Precision: as :func:`embedding_grad` (float64 sums, rounded once).
-    Tensors on other devices go to the reference.
+    ``padding_idx`` and ``scale_grad_by_freq`` are ATen's own (the same definitions);
+    ``frozen`` rows are zeroed after. Tensors requiring grad, other dtypes and bad input go
+    to the reference.
+
+    Source: seed 004 §5; PyTorch ``embedding_dense_backward``.
+
+    Precision: each row is summed in ``grad_out.dtype`` in the order of ``ids``: within
+    :math:`(n_v - 1)\,u \sum|g|` (:math:`u = \epsilon/2`) always, inside the spec's
+    :math:`2\epsilon\sqrt{n_v}\sum|g|` for :math:`n_v \le 65`; for longer sums inside it
+    with the probability of the spec's model (Higham & Mary 2019: rounding errors of random
+    sign). :func:`embedding_grad` sums in float64 instead.
     """
     import torch
 
     frozen_arr = None if frozen is None or isinstance(frozen, bool) else frozen
-    on_cpu = _is_torch(ids, grad_out, frozen_arr) and all(
-        t.device.type == "cpu" for t in (ids, grad_out, frozen_arr) if t is not None
-    )
-    if not on_cpu or grad_out.dtype not in (torch.float32, torch.float64):
-        return NotImplemented
-    host = embedding_grad(
-        ids.numpy(), grad_out.detach().numpy(), num_embeddings, padding_idx=padding_idx,
-        scale_grad_by_freq=scale_grad_by_freq,
-        frozen=frozen if frozen_arr is None else frozen_arr.numpy(),
+    tensors = [t for t in (ids, grad_out, frozen_arr) if t is not None]
+    fast = (
+        _is_torch(*tensors)
+        and len({t.device for t in tensors}) == 1
+        and ids.dtype in (torch.int64, torch.int32)
+        and grad_out.dtype in (torch.float32, torch.float64)
+        and not grad_out.requires_grad
+        and grad_out.ndim >= 1
+        and tuple(grad_out.shape[:-1]) == tuple(ids.shape)
+        and isinstance(num_embeddings, int)
+        and not isinstance(num_embeddings, bool)
+        and num_embeddings > 0
+        and frozen is not True
+        and (frozen_arr is None or (frozen_arr.dtype == torch.bool
+                                    and tuple(frozen_arr.shape) == (num_embeddings,)))
+        and (padding_idx is None or (isinstance(padding_idx, int)
+                                     and -num_embeddings <= padding_idx < num_embeddings))
     )  # fmt: skip
-    return host if host is NotImplemented else torch.from_numpy(host)
+    if not fast:
+        return NotImplemented
+    flat = ids.reshape(-1)
+    if flat.numel():
+        lo, hi = torch.aminmax(flat)
+        if int(lo) < 0 or int(hi) >= num_embeddings:
+            return NotImplemented  # the reference names the id
+    g = grad_out.reshape(flat.numel(), grad_out.shape[-1])
+    pad = -1 if padding_idx is None else padding_idx % num_embeddings
+    out = torch.ops.aten.embedding_dense_backward(
+        g, flat, num_embeddings, pad, bool(scale_grad_by_freq)
+    )
+    if frozen_arr is not None:
+        out[frozen_arr] = 0
+    return out
 
 
 # --- which kernel -----------------------------------------------------------------------------

@@ -241,7 +241,7 @@ def _x(shape, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kw", ROPE_CASES)
-def test_rope_within_the_error_model(kw, dtype):
+def test_rope_within_the_error_model(kw, dtype, monkeypatch):
     x = _x((2, 3, 700, 16), dtype)
     for positions in (700, np.random.default_rng(1).integers(0, 5000, 700)):
         with no_change(x):
@@ -249,8 +249,10 @@ def test_rope_within_the_error_model(kw, dtype):
         assert y.dtype == x.dtype and y.shape == x.shape
         assert spec_error("rope", y, {"x": x, "positions": positions, **kw}, dtype) <= 2
         tpos = positions if isinstance(positions, int) else torch.from_numpy(positions)
-        yt = KF.rope_torch(torch.from_numpy(x), tpos, **kw)
-        assert spec_error("rope", yt, {"x": x, "positions": positions, **kw}, dtype) <= 2
+        for device_path in (False, True):  # True: the path other devices take, on the CPU
+            monkeypatch.setattr(K, "_ON_DEVICE_PATH", device_path)
+            yt = K.rope_torch(torch.from_numpy(x), tpos, **kw)
+            assert spec_error("rope", yt, {"x": x, "positions": positions, **kw}, dtype) <= 2
 
 
 def test_rope_untouched_dims_are_bit_exact():
@@ -269,18 +271,28 @@ def test_rope_torch_in_place():
     np.testing.assert_allclose(t.numpy(), want, rtol=0, atol=4 * EPS["float32"] * np.abs(x).max())
 
 
+@pytest.mark.parametrize("rotary_dim", [None, 4])
 @pytest.mark.parametrize("layout", ["half", "interleaved"])
-def test_rope_non_finite_stays_where_the_reference_puts_it(layout):
+def test_rope_non_finite_stays_where_the_reference_puts_it(layout, rotary_dim, monkeypatch):
     x = _x((2, 40, 8), "float32")
-    x[0, 3, 1], x[1, 7, 6] = np.inf, np.nan
-    want = REF.rope(x, 40, layout=layout)
-    for got in (
-        KF.rope(x, 40, layout=layout),
-        KF.rope_torch(torch.from_numpy(x), 40, layout=layout),
-    ):
-        got = to_numpy(got)
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    x[0, 0, 1], x[0, 3, 1], x[1, 7, 6], x[1, 9, 3] = np.inf, np.inf, np.nan, -np.inf
+    kw = {"layout": layout, "rotary_dim": rotary_dim}
+    want = REF.rope(x, 40, **kw)
+    got = [KF.rope(x, 40, **kw), K.rope_torch(torch.from_numpy(x), 40, **kw)]
+    monkeypatch.setattr(K, "_ON_DEVICE_PATH", True)
+    got.append(K.rope_torch(torch.from_numpy(x), 40, **kw))
+    for y in map(to_numpy, got):
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(y), np.isinf(want))
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(np.sign(y[finite]), np.sign(want[finite]))
+
+
+def test_rope_torch_requiring_grad_goes_to_the_reference():
+    x = torch.from_numpy(_x((2, 6, 8), "float32")).requires_grad_()
+    assert K.rope_torch(x, 6) is NotImplemented
+    refpe.rope(x, 6).sum().backward()
+    assert refpe.last_kernel() == "reference" and x.grad is not None
 
 
 def test_rope_other_shapes_go_to_the_reference():
@@ -432,9 +444,33 @@ def test_embedding_grad_is_the_float64_sum_rounded_once(kw):
     inputs = {"ids": ids, "grad_out": g, "num_embeddings": 40, **kw}
     # one rounding of a float64 sum: eps/2 of |sum| <= eps/2 of the sum of |terms|
     assert spec_error("embedding-grad", got, inputs, "float32") <= 0.5 + 1e-6
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"scale_grad_by_freq": True}, {"padding_idx": -1}, {"frozen": np.arange(40) % 3 == 0}],
+)
+def test_embedding_grad_torch_sums_in_order_within_the_error_model(kw, dtype):
+    ids, g = _grad_case()
+    g = g.astype(dtype)
     tkw = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
-    t = KF.embedding_grad_torch(torch.from_numpy(ids), torch.from_numpy(g), 40, **tkw)
-    np.testing.assert_array_equal(t.numpy(), got)
+    t_ids, t_g = torch.from_numpy(ids), torch.from_numpy(g)
+    with no_change(t_ids, t_g):
+        got = refpe.embedding_grad(t_ids, t_g, 40, **tkw)
+    assert refpe.last_kernel() == "refpe.backends.kernels.embedding_grad_torch"
+    assert got.dtype == t_g.dtype and tuple(got.shape) == (40, 5)
+    inputs = {"ids": ids, "grad_out": g, "num_embeddings": 40, **kw}
+    assert spec_error("embedding-grad", got, inputs, dtype) <= 2
+    # the deterministic bound of a recursive sum: (n_v - 1) u sum|g| (+ one rounding to scale)
+    exact = REF.embedding_grad(ids, g.astype(np.float64), 40, **kw)
+    n = np.bincount(ids.ravel(), minlength=40)[:, None]
+    absum = np.zeros((40, 5))
+    np.add.at(absum, ids.ravel(), np.abs(g.reshape(-1, 5).astype(np.float64)))
+    if kw.get("scale_grad_by_freq"):
+        absum /= np.maximum(n, 1)
+    u = EPS[dtype] / 2
+    assert (np.abs(got.numpy() - exact) <= (np.maximum(n - 1, 0) + 1) * u * absum).all()
 
 
 def test_embedding_grad_float64_and_empty():
