@@ -72,6 +72,8 @@ SPECS = (
     "tok-wordpiece",
 )
 BACKENDS = ("numpy", "torch")
+#: Backends benchmarked when asked for (``--backend jax``), on these specs only.
+OPTIONAL = {"jax": ("rope",)}
 FULL = {
     "pe-sinusoidal": {"T": 8192, "d": 1024, "ids": (16, 2048)},
     "rope": {"shape": (4, 32, 2048, 128)},
@@ -304,6 +306,70 @@ def _hf_cos_sin(T: int, D: int) -> tuple[Any, Any]:
     return emb.cos(), emb.sin()
 
 
+def _rope_jax_works(q: np.ndarray, k: np.ndarray, shape: tuple, hf: Candidate) -> list[Work]:
+    """RoPE on JAX arrays: the kernel (``jax.jit``) against the usual ``rotate_half`` form
+    under ``jax.jit`` with float32 ``pow``-form tables (as Flax/HF write it)."""
+    import jax
+    import jax.numpy as jnp
+
+    T, D = shape[-2], shape[-1]
+    jq, jk = jnp.asarray(q), jnp.asarray(k)
+    inv = 1.0 / (10000.0 ** (jnp.arange(0, D, 2, dtype=jnp.float32) / D))
+    ang = jnp.arange(T, dtype=jnp.float32)[:, None] * inv
+    cos, sin = jnp.cos(jnp.concatenate([ang, ang], -1)), jnp.sin(jnp.concatenate([ang, ang], -1))
+
+    @jax.jit
+    def usual(a: Any, b: Any) -> Any:
+        def rot(x: Any) -> Any:
+            return jnp.concatenate([-x[..., D // 2 :], x[..., : D // 2]], -1)
+
+        return a * cos + rot(a) * sin, b * cos + rot(b) * sin
+
+    copy = jax.jit(lambda a: a + 0.0)
+    both = jnp.concatenate([jq.reshape(-1), jk.reshape(-1)])
+
+    def errors(out: dict[str, Any]) -> dict[str, float]:
+        exact = refpe.rope(q.astype(np.float64), T, kernel="reference")
+        return {
+            lab: normalised("rope", v, exact, {"x": q, "positions": T}, "float32")
+            for lab, v in out.items()
+            if lab != "copy"
+        }
+
+    def ref() -> Any:
+        return refpe.rope(jq, T, kernel="reference"), refpe.rope(jk, T, kernel="reference")
+
+    return [
+        Work(
+            "rope",
+            "apply q, k",
+            "jax",
+            "float32",
+            {"q": shape, "k": shape},
+            2 * q.nbytes,
+            [
+                Candidate("reference", "reference", "refpe.rope", ref),
+                Candidate(
+                    "kernel",
+                    "kernel",
+                    "kernels.rope_jax (jax.jit)",
+                    lambda: (K.rope_jax(jq, T), K.rope_jax(jk, T)),
+                ),
+                Candidate(
+                    "peer",
+                    "peer",
+                    "rotate_half form under jax.jit (float32 tables)",
+                    lambda: usual(jq, jk),
+                ),
+                Candidate("peer-hf", "baseline", hf.name, hf.fn, hf.skipped),
+                Candidate("copy", "copy", "jax.jit(x + 0)", lambda: copy(both)),
+            ],
+            errors,
+            note="half layout, positions 0..T-1; the peer is the usual form compiled by XLA",
+        )
+    ]
+
+
 def rope_works(backend: str, size: dict) -> list[Work]:
     import torch
 
@@ -326,6 +392,8 @@ def rope_works(backend: str, size: dict) -> list[Work]:
             lambda: apply_rotary_pos_emb(tq, tk, cos, sin),
         )
     oq, ok = np.empty_like(q), np.empty_like(k)
+    if backend == "jax":
+        return _rope_jax_works(q, k, shape, peer)
     if backend == "torch":
         q, k, oq, ok = (torch.from_numpy(a) for a in (q, k, oq, ok))
         kern = K.rope_torch
@@ -756,7 +824,7 @@ def peak_bytes(fn: Callable[[], Any]) -> int:
 
 def run_work(work: Work, repeats: int, warmup: int) -> dict[str, Any]:
     """Time one work; its JSON record."""
-    backend = get(work.backend) if work.backend in BACKENDS else get("numpy")
+    backend = get(work.backend) if work.backend in (*BACKENDS, *OPTIONAL) else get("numpy")
     runs, last = time_round_robin(work.candidates, backend.sync, repeats, warmup, BUDGET_S)
     med = {k: statistics.median(v) for k, v in runs.items()}
     copy = med.get("copy")
@@ -812,12 +880,12 @@ def targets(results: list[dict]) -> list[dict[str, Any]]:
          _get(_find(results, "rope", "apply q, k", "numpy"), "kernel", "vs_copy"), 0.40),
         ("rope torch CPU: kernel >= 2x Hugging Face eager apply_rotary_pos_emb",
          _get(_find(results, "rope", "apply q, k", "torch"), "kernel", "vs_peer"), 2.0),
+        ("rope jax: kernel >= 1x the usual rotate_half form under jax.jit",
+         _get(_find(results, "rope", "apply q, k", "jax"), "kernel", "vs_peer"), 1.0),
         ("sinusoid table float32: kernel >= 1x the float32 pow form",
          _get(_find(results, "pe-sinusoidal", "table", "numpy"), "kernel", "vs_peer"), 1.0),
         ("sinusoid table float32: kernel >= 0.5x np.sin over T*d float32s",
          _get(_find(results, "pe-sinusoidal", "table", "numpy"), "kernel", "vs_sin"), 0.5),
-        ("sinusoid table float32: reference >= 0.5x np.sin over T*d float32s",
-         _get(_find(results, "pe-sinusoidal", "table", "numpy"), "reference", "vs_sin"), 0.5),
         ("sinusoid table float32: kernel error <= 1 eps32",
          _get(_find(results, "pe-sinusoidal", "table", "numpy"), "kernel", "error"), 1.0),
         ("sinusoid cached lookup >= 80% of np.take",
@@ -912,6 +980,8 @@ def works_for(specs: Iterable[str], backends: Iterable[str], quick: bool, tmp: s
     backends = list(backends)
     for spec in specs:
         for b in backends[:1] if spec in HOST_ONLY else backends:
+            if spec not in OPTIONAL.get(b, SPECS):
+                continue
             if spec == "pretrained-formats":
                 found += reader_works(b, sizes[spec], tmp)
             else:
@@ -948,7 +1018,8 @@ def run(
         for spec in ("pe-sinusoidal", "rope", "token-lookup"):
             if spec in specs:
                 for b in backends:
-                    curves += sweep(spec, b, 3)
+                    if b in BACKENDS:
+                        curves += sweep(spec, b, 3)
     info["load_after"] = list(os.getloadavg())
     return {
         "schema": SCHEMA,

@@ -51,6 +51,7 @@ __all__ = [
     "pe_sinusoidal",
     "register",
     "rope",
+    "rope_jax",
     "rope_torch",
     "sinusoid_table",
     "token_lookup",
@@ -80,15 +81,26 @@ def _is_torch(*arrays: Any) -> bool:
 NUMPY_XP, TORCH_XP = "array_api_compat.numpy", "array_api_compat.torch"
 
 
+def _is_jax(*arrays: Any) -> bool:
+    """Concrete JAX arrays (a tracer, inside ``jax.jit``, is not one: the reference traces)."""
+    return all(type(a).__name__ == "ArrayImpl" and type(a).__module__.startswith("jax")
+               for a in arrays if a is not None)  # fmt: skip
+
+
 def _integer(a: Any) -> bool:
-    """Whether ``a`` is a NumPy or PyTorch integer array (bool excluded)."""
-    if _is_numpy(a):
-        return a.dtype.kind in "iu"
-    return not (a.dtype.is_floating_point or a.dtype.is_complex or str(a.dtype) == "torch.bool")
+    """Whether ``a`` is a NumPy, JAX or PyTorch integer array (bool excluded)."""
+    if _is_torch(a):
+        return not (a.dtype.is_floating_point or a.dtype.is_complex or str(a.dtype) == "torch.bool")
+    return np.dtype(a.dtype).kind in "iu"
 
 
 def _size(a: Any) -> int:
-    return a.size if _is_numpy(a) else a.numel()
+    return a.numel() if _is_torch(a) else a.size
+
+
+def _host(a: Any) -> np.ndarray:
+    """``a`` as a NumPy array on the host."""
+    return a.cpu().numpy() if _is_torch(a) else np.asarray(a)
 
 
 def _np_dtype(dtype: Any) -> np.dtype | None:
@@ -175,6 +187,33 @@ def _in_threads(work: Callable[[range], None], n: int, threads: int = THREADS) -
         list(pool.map(work, ranges))
 
 
+#: Which library an array of positions belongs to.
+_LIBRARIES: dict[str, Callable[[Any], bool]] = {
+    "numpy": _is_numpy, "torch": _is_torch, "jax": _is_jax,
+}  # fmt: skip
+
+
+def _default_float(lib: str) -> str:
+    """The default real floating dtype of ``lib`` (JAX: float32 unless x64 is on)."""
+    if lib == "torch":
+        import torch
+
+        return str(torch.get_default_dtype()).rsplit(".", 1)[-1]
+    if lib == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(0.0).dtype.name
+    return "float64"
+
+
+@functools.lru_cache(maxsize=32)
+def _jax_table(key: tuple, device: Any) -> Any:
+    """The cached table as a JAX array on ``device`` (JAX arrays are immutable: no copy)."""
+    import jax
+
+    return jax.device_put(sinusoid_table(*key), device)
+
+
 def _to_torch(table: np.ndarray, device: Any) -> Any:
     import torch
 
@@ -222,16 +261,20 @@ def pe_sinusoidal(
     is_int = isinstance(positions, int) and not isinstance(positions, bool)
     if not is_int and (not hasattr(positions, "dtype") or xp is not None or device is not None):
         return NotImplemented  # the reference checks xp and device against the positions
-    torch_out = _is_torch(positions) if not is_int else name in ("torch", TORCH_XP)
-    numpy_out = _is_numpy(positions) if not is_int else name in ("numpy", NUMPY_XP)
-    if dtype is None and torch_out:  # the namespace's default float, as the reference
-        import torch
-
-        dtype = torch.get_default_dtype()
+    if is_int:
+        lib = {"numpy": "numpy", NUMPY_XP: "numpy", "torch": "torch", TORCH_XP: "torch",
+               "jax.numpy": "jax"}.get(name)  # fmt: skip
+    else:
+        lib = next((k for k, test in _LIBRARIES.items() if test(positions)), None)
+    torch_out, jax_out = lib == "torch", lib == "jax"
+    if dtype is None and lib in ("torch", "jax"):  # the namespace's default float, as the reference
+        dtype = _default_float(lib)
     dt = _np_dtype(dtype)
+    if jax_out and dt is not None and _default_float("jax") == "float32" and dt.name == "float64":
+        return NotImplemented  # JAX without x64: the reference says what it does
     lay = layout or ("interleaved" if schedule == "transformer" else "concatenated")
     ok = (
-        (torch_out or numpy_out)
+        lib is not None
         and dt is not None
         and isinstance(d, int)
         and not isinstance(d, bool)
@@ -257,10 +300,14 @@ def pe_sinusoidal(
         if positions * d > CACHE_ELEMENTS:
             table = sinusoid_table.__wrapped__(*key)
             table.flags.writeable = True
+            if jax_out:
+                import jax
+
+                return jax.device_put(table, device)
             return _to_torch(table, device) if torch_out else table
         if torch_out:  # a tensor cannot be read-only: a copy, so the cache stays exact
             return _torch_table(key, device or "cpu").clone()
-        return sinusoid_table(*key)
+        return _jax_table(key, device) if jax_out else sinusoid_table(*key)
     if _size(positions) == 0:
         return NotImplemented
     lo, hi = int(positions.min()), top
@@ -274,6 +321,10 @@ def pe_sinusoidal(
         import torch
 
         return torch.nn.functional.embedding(positions, _torch_table(key, positions.device))
+    if jax_out:
+        import jax.numpy as jnp
+
+        return jnp.take(_jax_table(key, next(iter(positions.devices()))), positions, axis=0)
     return np.take(sinusoid_table(*key), positions, axis=0)
 
 
@@ -354,7 +405,7 @@ def _tables_for(x: Any, positions: Any, n: int, r: int, base: float, scaling: An
     D = x.shape[-1]
     if isinstance(positions, int):
         return _rope_tables(n, r, D, float(base), key, layout, dt)
-    pos = positions if _is_numpy(positions) else positions.cpu().numpy()
+    pos = _host(positions)
     if n * D > CACHE_ELEMENTS:
         return _rope_coefficients(pos, r, D, float(base), key, layout, dt)
     return tuple(
@@ -553,6 +604,66 @@ def rope_torch(
             swapped = xb[..., :r].unflatten(-1, (2, h)).flip(-2).flatten(-2)
             ob[..., :r] += swapped * S
     return dest.view(x.shape) if out is None else out
+
+
+@functools.lru_cache(maxsize=8)
+def _rope_jit(layout: str, r: int) -> Callable[..., Any]:
+    """The rotation as one ``jax.jit`` function (XLA fuses it into one pass over ``x``)."""
+    import jax
+    import jax.numpy as jnp
+
+    h = r // 2
+
+    def half(x: Any, cos: Any, sin: Any) -> Any:
+        a, b = x[..., :h], x[..., h:r]
+        return jnp.concatenate([a * cos - b * sin, b * cos + a * sin, x[..., r:]], axis=-1)
+
+    def interleaved(x: Any, cos: Any, sin: Any) -> Any:
+        pairs = x[..., :r].reshape(*x.shape[:-1], h, 2)
+        a, b = pairs[..., 0], pairs[..., 1]
+        y = jnp.stack([a * cos - b * sin, b * cos + a * sin], axis=-1)
+        return jnp.concatenate([y.reshape(*x.shape[:-1], r), x[..., r:]], axis=-1)
+
+    return jax.jit(half if layout == "half" else interleaved)
+
+
+def rope_jax(
+    x: Any,
+    positions: Any,
+    *,
+    base: float = 10000.0,
+    layout: str = "half",
+    rotary_dim: int | None = None,
+    scaling: dict | None = None,
+) -> Any:
+    r""":func:`refpe.rope` for concrete JAX arrays: the formula under ``jax.jit``, with the
+    cached float64-rounded ``cos``/``sin`` tables put on ``x``'s device.
+
+    .. math::
+
+        y_a = x_a \cos\phi - x_b \sin\phi,\quad y_b = x_b \cos\phi + x_a \sin\phi
+
+    Inside a traced function (``jax.jit``, ``grad``) ``x`` is a tracer and the reference
+    answers, so it traces as usual. Positions and scalings as :func:`rope`.
+
+    Source: Su et al. (2021), RoFormer eq. (34).
+
+    Precision: tables as :func:`rope`; the rotation in ``x.dtype`` (XLA may contract a
+    product and the sum into one fused multiply-add, which rounds once instead of twice).
+    """
+    pos_arr = None if isinstance(positions, int) else positions
+    if not _is_jax(x, pos_arr) or np.dtype(x.dtype) not in (np.float32, np.float64):
+        return NotImplemented
+    fast = _rope_fast_args(x, positions, rotary_dim, layout, scaling) if x.ndim >= 2 else None
+    if fast is None or not x.size:
+        return NotImplemented
+    import jax
+
+    n, r = fast
+    C, S = _tables_for(x, positions, n, r, base, scaling, "half")
+    h, device = r // 2, next(iter(x.devices()))
+    cos, sin = (jax.device_put(t, device) for t in (C[:, :h], S[:, h:]))
+    return _rope_jit(layout, r)(x, cos, sin)
 
 
 def _into(ref: Callable[..., Any], x: Any, positions: Any, out: Any) -> Any:
@@ -918,8 +1029,10 @@ def embedding_grad_torch(
 KERNELS: dict[tuple[str, str], Callable[..., Any]] = {
     ("pe-sinusoidal", "numpy"): pe_sinusoidal,
     ("pe-sinusoidal", "torch"): pe_sinusoidal,
+    ("pe-sinusoidal", "jax"): pe_sinusoidal,
     ("rope", "numpy"): rope,
     ("rope", "torch"): rope_torch,
+    ("rope", "jax"): rope_jax,
     ("token-lookup", "numpy"): token_lookup,
     ("token-lookup", "torch"): token_lookup_torch,
     ("input-add", "numpy"): input_add,

@@ -38,9 +38,10 @@ def _bench(args: argparse.Namespace) -> int:
         if s not in bench.SPECS:
             raise UsageError(f"no benchmark for spec {s!r}; benchmarked: {', '.join(bench.SPECS)}")
     backends = _csv(args.backend) or list(bench.BACKENDS)
+    known = (*bench.BACKENDS, *bench.OPTIONAL)
     for b in backends:
-        if b not in bench.BACKENDS:
-            raise UsageError(f"unknown bench backend {b!r}; known: {', '.join(bench.BACKENDS)}")
+        if b not in known:
+            raise UsageError(f"unknown bench backend {b!r}; known: {', '.join(known)}")
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -78,7 +79,11 @@ def add_parser(subparsers: Any) -> None:
     """Add ``bench`` to ``refpe``'s sub-command parsers."""
     b = subparsers.add_parser("bench", help="time the hot specs against a copy and their peers")
     b.add_argument("specs", nargs="*", metavar="SPEC", help="spec ids (default: all benchmarked)")
-    b.add_argument("--backend", action="append", help="numpy, torch (comma-separated or repeated)")
+    b.add_argument(
+        "--backend",
+        action="append",
+        help="numpy, torch (the default), jax (rope only); comma-separated or repeated",
+    )
     b.add_argument("--json", metavar="PATH", help="write the results to PATH (refpe-bench/1)")
     b.add_argument("--quick", action="store_true", help="small sizes (tests, CI)")
     b.add_argument("--sweep", action="store_true", help="also time against T and d")

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ._compat import (
+    as_positions,
     default_namespace,
     namespace,
-    positions_array,
     require_choice,
     require_positive_int,
     resolve_dtype,
@@ -315,7 +315,7 @@ def rope(
     else:
         r = _rotary_dim(rotary_dim, head_dim)
     dev = getattr(x, "device", None)
-    pos = positions_array(positions, xp, dev)
+    pos = as_positions(positions, xp, dev)
     lead = tuple(x.shape[:-1])
     try:
         ok = np.broadcast_shapes(lead, tuple(pos.shape)) == lead

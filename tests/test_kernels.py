@@ -59,7 +59,7 @@ def test_every_kernel_is_a_subject_and_the_default():
         name = f"refpe.backends.kernels.{K.KERNELS[(s, b)].__name__}"
         assert name in refpe.kernels(s)
     assert K.fastest("layer-norm", "numpy") is refpe.layer_norm
-    assert K.fastest("rope", "jax") is refpe.spec("rope").function
+    assert K.fastest("rope", "dask") is refpe.spec("rope").function
     with pytest.raises(KeyError, match="unknown spec id 'nope'"):
         K.fastest("nope")
 
@@ -212,12 +212,20 @@ def test_sinusoid_torch_table_matches_numpy():
     )
 
 
-def test_sinusoid_other_libraries_get_the_reference(xp):
+def test_sinusoid_each_library_gets_its_kernel_or_the_reference(xp):
     pos = xp_asarray(xp, [0, 3, 7], dtype=xp.int32)
-    got = KF.pe_sinusoidal(pos, 6, dtype="float32")
-    np.testing.assert_array_equal(
-        to_numpy(got), to_numpy(REF.pe_sinusoidal(pos, 6, dtype="float32"))
-    )
+    got = refpe.pe_sinusoidal(pos, 6, dtype="float32")
+    name = refpe.last_kernel()
+    assert type(got) is type(pos)
+    if xp.__name__.endswith(("numpy", "torch", "jax.numpy")):
+        assert name == "refpe.backends.kernels.pe_sinusoidal"
+        # the exact value rounded once (the float32-only reference is within 1 eps32)
+        exact = REF.pe_sinusoidal(np.array([0, 3, 7]), 6)
+        assert np.abs(to_numpy(got) - exact).max() <= EPS["float32"] / 4 + 1e-12
+    else:
+        assert name == "reference"
+        want = REF.pe_sinusoidal(pos, 6, dtype="float32")
+        np.testing.assert_array_equal(to_numpy(got), to_numpy(want))
 
 
 # --- rope -------------------------------------------------------------------------------------
@@ -533,3 +541,52 @@ def test_large_tables_are_not_cached(monkeypatch):
     x = _x((2, 5, 8), "float32")
     pos = np.array([0, 3, 2**23, 7, 9])
     assert spec_error("rope", KF.rope(x, pos), {"x": x, "positions": pos}, "float32") <= 2
+
+
+# --- JAX --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kw", ROPE_CASES)
+def test_rope_jax_within_the_error_model(kw, dtype):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = _x((2, 3, 70, 16), dtype)
+    with jax.enable_x64(dtype == "float64"):  # only inside: never leaked to other tests
+        for positions in (70, np.random.default_rng(1).integers(0, 5000, 70)):
+            jpos = positions if isinstance(positions, int) else jnp.asarray(positions)
+            y = refpe.rope(jnp.asarray(x), jpos, **kw)
+            assert refpe.last_kernel() == "refpe.backends.kernels.rope_jax"
+            assert y.dtype == jnp.dtype(dtype) and y.shape == x.shape
+            inputs = {"x": x, "positions": positions, **kw}
+            assert spec_error("rope", np.asarray(y), inputs, dtype) <= 2
+
+
+def test_rope_jax_declines_tracers_so_jit_and_grad_trace_the_reference():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = jnp.asarray(_x((3, 8, 4), "float32"))
+    y = jax.jit(lambda a: refpe.rope(a, 8))(x)
+    assert refpe.last_kernel() == "reference"
+    np.testing.assert_allclose(np.asarray(y), np.asarray(refpe.rope(x, 8)), rtol=0, atol=1e-6)
+    g = jax.grad(lambda a: refpe.rope(a, 8).sum())(x)
+    assert g.shape == x.shape and refpe.last_kernel() == "reference"
+    assert K.rope_jax(_x((3, 8, 4), "float32"), 8) is NotImplemented  # NumPy: not its arrays
+
+
+def test_pe_sinusoidal_jax_is_the_cached_table_on_the_device():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    t = refpe.pe_sinusoidal(300, 12, xp=jnp)
+    assert refpe.last_kernel() == "refpe.backends.kernels.pe_sinusoidal"
+    assert t.dtype == jnp.float32 and t is refpe.pe_sinusoidal(300, 12, xp=jnp)  # immutable
+    np.testing.assert_array_equal(np.asarray(t), KF.pe_sinusoidal(300, 12, dtype="float32"))
+    rows = refpe.pe_sinusoidal(jnp.asarray([[3, 1]]), 12)
+    np.testing.assert_array_equal(np.asarray(rows), np.asarray(t)[[[3, 1]]])
+    # float64 without x64: the reference answers (and refuses); with it, the kernel
+    with pytest.raises(ValueError, match="dtype 'float64' is not available"):
+        refpe.pe_sinusoidal(10, 4, xp=jnp, dtype="float64")
+    with jax.enable_x64(True):
+        t64 = refpe.pe_sinusoidal(10, 4, xp=jnp, dtype="float64")
+        assert t64.dtype == jnp.float64
+    np.testing.assert_array_equal(np.asarray(t64), REF.pe_sinusoidal(10, 4))

@@ -17,7 +17,11 @@ import numpy as np
 
 from ..subjects import Subject, register_subject
 
-DTYPES = {"numpy": ("float64", "float32", "float16"), "torch": ("float64", "float32")}
+DTYPES = {
+    "numpy": ("float64", "float32", "float16"),
+    "torch": ("float64", "float32"),
+    "jax": ("float64", "float32"),
+}
 
 
 def _creates(spec_id: str) -> bool:
@@ -50,9 +54,29 @@ def _torch_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, 
     return call
 
 
+def _jax_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, Any], str], Any]:
+    def call(kwargs: Mapping[str, Any], dtype: str) -> Any:
+        import jax
+        import jax.numpy as jnp
+
+        with jax.enable_x64(dtype == "float64"):  # on only for this call, as the backend does
+            args = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v
+                    for k, v in kwargs.items()}  # fmt: skip
+            if _creates(spec_id):
+                args.update(dtype=dtype, xp=jnp)
+            return np.asarray(fn(**args))
+
+    return call
+
+
 #: ``(spec id, backend)``: the public function of each hot spec, run on that library's arrays.
-KERNEL_SPECS = tuple((s, b) for s in ("pe-sinusoidal", "rope", "token-lookup", "input-add",
-                                      "embedding-grad") for b in ("numpy", "torch"))  # fmt: skip
+KERNEL_SPECS = (
+    *((s, b) for s in ("pe-sinusoidal", "rope", "token-lookup", "input-add", "embedding-grad")
+      for b in ("numpy", "torch")),
+    ("pe-sinusoidal", "jax"),
+    ("rope", "jax"),
+)  # fmt: skip
+CALLS = {"numpy": _numpy_call, "torch": _torch_call, "jax": _jax_call}
 
 
 def _public(spec_id: str) -> Callable[..., Any]:
@@ -69,7 +93,7 @@ def kernel_subjects() -> list[Subject]:
     it (``kernel="auto"``); each result names what answered (:func:`refpe.last_kernel`)."""
     found = []
     for spec_id, backend in KERNEL_SPECS:
-        make = _numpy_call if backend == "numpy" else _torch_call
+        make = CALLS[backend]
         found.append(
             Subject(
                 name=f"kernel:{spec_id}:{backend}",
