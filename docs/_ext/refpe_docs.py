@@ -107,7 +107,8 @@ def public_path(fn: Any) -> str:
         mod = importlib.import_module(public)
         if name in getattr(mod, "__all__", ()) and getattr(mod, name) is fn:
             return f"{public}.{name}"
-    if getattr(refpe, name, None) is fn:
+    public = getattr(refpe, name, None)
+    if getattr(public, "reference", public) is fn:  # the hot specs' functions dispatch
         return f"refpe.{name}"
     return f"{fn.__module__}.{name}"
 
@@ -749,7 +750,7 @@ def api_page() -> str:
             out.append(doc[0] + "\n")
         for n in names:
             obj = getattr(refpe, n)
-            spec = spec_fns.get(obj)
+            spec = spec_fns.get(getattr(obj, "reference", obj))
             out.append(f".. {_documenter(obj)}:: refpe.{n}\n")
             if spec is not None:
                 out.append(f"   Spec: :ref:`{spec.id} <spec-{spec.id}>`.\n")
@@ -768,6 +769,16 @@ def api_page() -> str:
             obj = getattr(mod, n)
             opts = "\n   :members:\n" if isinstance(obj, type) else "\n"
             out.append(f".. {_documenter(obj)}:: {mod_name}.{n}{opts}")
+    out.append(heading("Kernels", "-"))
+    out.append(
+        "The hot specs' functions answer through fast kernels (:doc:`/guides/kernels`); "
+        "``kernel=\"reference\"`` runs the readable reference.\n"
+    )
+    for n in ("last_kernel", "kernels", "register_kernel"):
+        out.append(f".. autofunction:: refpe.{n}\n")
+    out.append(".. automodule:: refpe.backends.kernels\n   :no-members:\n")
+    for n in ("fastest", "register", "sinusoid_table"):
+        out.append(f".. autofunction:: refpe.backends.kernels.{n}\n")
     out.append(heading("The registry", "-"))
     for n in ("spec", "specs"):
         out.append(f".. autofunction:: refpe.{n}\n")
