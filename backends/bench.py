@@ -1,7 +1,8 @@
 """``refpe bench``: throughput of the hot specs, as ratios measured in the same run.
 
 Every benchmark (a *work*: one spec, one backend, one size) runs a few *candidates* on the
-same inputs: ``reference`` (the refpe function), ``kernel`` (``refpe.backends.kernels``),
+same inputs: ``reference`` (the refpe function with ``kernel="reference"``), ``kernel``
+(``refpe.backends.kernels``: what the public function answers through by default),
 ``peer`` (what people use: the float32 ``pow``-form sinusoid, Hugging Face's
 ``apply_rotary_pos_emb``, ``np.take`` / ``F.embedding``, ``np.add.at`` / ``index_add_``,
 gensim, ``tokenizers``) and ``copy`` (a memory copy of the output's bytes on the same

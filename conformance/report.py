@@ -159,6 +159,8 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
         errs = [r.error for r in rs if r.error is not None]
         ks = [r.K for r in rs if r.K is not None]
         note = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
+        if rs[0].subject.startswith("kernel:"):  # the public function: what answered
+            note += f" ({sum(r.kernel not in ('reference', '') for r in rs)} by a kernel)"
         if verdict == "skipped":
             skipped[(r0 := rs[0]).subject, r0.backend, r0.device, r0.reason].append(r0.spec)
             continue

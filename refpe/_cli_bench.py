@@ -7,7 +7,7 @@ only adds the sub-command to ``refpe``'s parser.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from typing import Any
 
@@ -24,6 +24,18 @@ def _fmt(v: Any, unit: str = "") -> str:
     if unit == "err":
         return f"{v:.3g}" if v != float("inf") else "inf"
     return f"{v:.3g}"
+
+
+def _strict(v: Any) -> Any:
+    """``v`` with non-finite floats as the strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict
+    JSON has no such numbers; the conformance report writes them the same way)."""
+    if isinstance(v, dict):
+        return {k: _strict(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_strict(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -69,8 +81,9 @@ def _bench(args: argparse.Namespace) -> int:
         mark = "met" if tg["met"] else "NOT met"
         console.print(f"target {mark}: {tg['name']}: measured {tg['measured']:.3g}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
+        from .conformance.report import write_json
+
+        write_json(args.json, _strict(doc))  # atomically
         console.print(f"JSON written to {args.json}")
     return 0
 

@@ -17,7 +17,7 @@ V, D, T = 7, 4, 5
 RNG = np.random.default_rng(11)
 IDS = np.array([[1, 3, 1, 0, 6], [3, 3, 5, 1, 2]])
 TABLE = RNG.standard_normal((V, D))
-PE = refpe.pe_sinusoidal(T, D)
+PE = np.array(refpe.pe_sinusoidal(T, D))  # a writable copy of the cached read-only table
 G = RNG.standard_normal((2, T, D))
 K = refpe.spec("embedding-grad").error.K["float64"]
 

@@ -182,3 +182,18 @@ def test_zipf_ids_in_range():
     ids = bench.zipf_ids(10000, 50)
     assert ids.min() >= 0 and ids.max() < 50
     assert np.bincount(ids).max() > 10000 // 50  # a heavy head, as token frequencies have
+
+
+def test_json_is_strict_and_written_atomically(tmp_path, monkeypatch):
+    from refpe import _cli_bench
+
+    doc = {"a": [1.0, float("inf")], "b": {"c": float("nan"), "d": -float("inf")}, "e": "x"}
+    assert _cli_bench._strict(doc) == {"a": [1.0, "inf"], "b": {"c": "nan", "d": "-inf"},
+                                       "e": "x"}  # fmt: skip
+    path = tmp_path / "b.json"
+    path.write_text("old")
+    fake = {"schema": "refpe-bench/1", "results": [], "targets": [], "err": float("inf")}
+    monkeypatch.setattr(bench, "run", lambda *a, **k: fake)
+    assert main(["bench", "rope", "--quick", "--json", str(path)]) == 0
+    assert json.loads(path.read_text())["err"] == "inf"
+    assert [p.name for p in tmp_path.iterdir()] == ["b.json"]  # no temporary file left

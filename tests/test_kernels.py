@@ -590,3 +590,20 @@ def test_pe_sinusoidal_jax_is_the_cached_table_on_the_device():
         t64 = refpe.pe_sinusoidal(10, 4, xp=jnp, dtype="float64")
         assert t64.dtype == jnp.float64
     np.testing.assert_array_equal(np.asarray(t64), REF.pe_sinusoidal(10, 4))
+
+
+def test_conformance_reports_which_kernel_answered(tmp_path, capsys):
+    import json
+
+    from refpe.cli import main
+
+    path = tmp_path / "k.json"
+    argv = ["conformance", "--subject", "kernel:rope:numpy", "--dtype", "float32",
+            "--no-progress", "--json", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(path.read_text())["results"]
+    fast = [r for r in rows if r["kernel"] == "refpe.backends.kernels.rope"]
+    assert fast and all(r["verdict"] == "pass" for r in rows)
+    assert {r["kernel"] for r in rows} == {"refpe.backends.kernels.rope", "reference"}
+    assert f"({len(fast)} by a kernel)" in out

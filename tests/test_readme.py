@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ def test_the_ten_line_example_runs():
     block = re.search(r"## A 10-line example\s+```python\n(.*?)```", README, flags=re.S)
     assert block and len(block[1].strip().splitlines()) <= 10
     namespace: dict = {}
-    exec(compile(block[1], "README example", "exec"), namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the example runs clean
+        exec(compile(block[1], "README example", "exec"), namespace)
     assert namespace["x"].shape == (1, 3, 512) and str(namespace["x"].dtype) == "float32"
     assert tuple(namespace["xt"].shape) == (1, 3, 512)

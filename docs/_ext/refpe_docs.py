@@ -644,9 +644,26 @@ def performance_page(srcdir: str, sweeps: dict[str, tuple[str, int]] | None = No
         "``refpe bench`` times the reference, refpe's kernels and the usual peers on the same "
         "inputs in one run, against a memory copy of the output's bytes (``vs copy`` = 1: copy "
         "speed; ``vs peer`` > 1: faster than the peer), and measures each output's normalised "
-        "error. Numbers come only from reports kept in ``docs/reports/``.\n"
+        "error. Numbers come only from reports kept in ``docs/reports/``. The public "
+        "functions answer through these kernels by default (:doc:`/guides/kernels`); the "
+        "``reference`` rows are ``kernel=\"reference\"``.\n"
     )
     found = kept_reports(srcdir, "bench")
+    on_gpu = any(
+        r.get("device", "cpu") != "cpu"
+        for _, data in found
+        if isinstance(data, dict)
+        for r in data.get("results", [])
+    )
+    if not on_gpu:
+        out.append(heading("GPUs: not measured", "-"))
+        out.append(
+            "No report here was measured on a GPU, so the GPU target (RoPE on PyTorch CUDA and "
+            "CuPy at 60 % or more of the GPU's copy bandwidth) is open: ``refpe bench`` times "
+            "CPU arrays only, the PyTorch RoPE kernel's path for other devices is tested on the "
+            "CPU but has not run on CUDA, and there is no CuPy kernel (CuPy arrays get the "
+            "reference).\n"
+        )
     if not found:
         out.append(
             "Not measured yet: ``docs/reports/`` holds no ``bench*.json`` report. "
