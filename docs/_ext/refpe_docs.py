@@ -646,7 +646,7 @@ def performance_page(srcdir: str, sweeps: dict[str, tuple[str, int]] | None = No
         "speed; ``vs peer`` > 1: faster than the peer), and measures each output's normalised "
         "error. Numbers come only from reports kept in ``docs/reports/``. The public "
         "functions answer through these kernels by default (:doc:`/guides/kernels`); the "
-        "``reference`` rows are ``kernel=\"reference\"``.\n"
+        '``reference`` rows are ``kernel="reference"``.\n'
     )
     found = kept_reports(srcdir, "bench")
     on_gpu = any(
@@ -789,7 +789,7 @@ def api_page() -> str:
     out.append(heading("Kernels", "-"))
     out.append(
         "The hot specs' functions answer through fast kernels (:doc:`/guides/kernels`); "
-        "``kernel=\"reference\"`` runs the readable reference.\n"
+        '``kernel="reference"`` runs the readable reference.\n'
     )
     for n in ("last_kernel", "kernels", "register_kernel"):
         out.append(f".. autofunction:: refpe.{n}\n")
