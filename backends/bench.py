@@ -292,7 +292,66 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
         ],
         note="rows of a cached table at an array of positions",
     )
-    return [table_work, lookup]
+    return [table_work, lookup, *([far_table_work(T, d)] if backend == "numpy" else [])]
+
+
+#: The first position of the far table: past it float32 ``sin`` takes its slow path.
+FAR = 10**6
+
+
+def far_table_work(T: int, d: int) -> Work:
+    """The table at positions ``FAR .. FAR+T-1``: the float32 ``pow`` form (and ``np.sin``
+    itself) meet arguments past ``|x| = 10^5``, where NumPy's float32 ``sin`` leaves its
+    vectorised path; the kernel computes sines of block starts in float64 only."""
+
+    def pow_form() -> Any:
+        pos = np.arange(FAR, FAR + T, dtype=np.float32)[:, None]
+        div = np.exp(np.arange(0, d, 2, dtype=np.float32) * np.float32(-math.log(1e4) / d))
+        pe = np.zeros((T, d), np.float32)
+        pe[:, 0::2], pe[:, 1::2] = np.sin(pos * div), np.cos(pos * div)
+        return pe
+
+    def errors(out: dict[str, Any]) -> dict[str, float]:
+        exact = refpe.pe_sinusoidal(T, d, offset=FAR, dtype="float64", kernel="reference")
+        inputs = {"positions": T, "d": d, "offset": FAR}
+        return {k: normalised("pe-sinusoidal", v, exact, inputs, "float32") for k, v in out.items()
+                if k not in ("copy", "sin")}  # fmt: skip
+
+    far = (np.random.default_rng(0).random((T, d)) * FAR + FAR).astype(np.float32)
+    sin_out, table = np.empty_like(far), pow_form()
+    key = (T, d, 10000.0, "interleaved", "transformer", FAR, "float32")
+    return Work(
+        "pe-sinusoidal",
+        "table at 10^6",
+        "numpy",
+        "float32",
+        {"T": T, "d": d, "offset": FAR},
+        T * d * 4,
+        [
+            Candidate(
+                "reference",
+                "reference",
+                "refpe.pe_sinusoidal(offset=10**6)",
+                lambda: refpe.pe_sinusoidal(T, d, offset=FAR, dtype="float32", kernel="reference"),
+            ),
+            Candidate(
+                "kernel",
+                "kernel",
+                "kernels.sinusoid_table (uncached)",
+                lambda: K.sinusoid_table.__wrapped__(*key),
+            ),
+            Candidate("peer", "peer", "NumPy pow form at positions 10^6..", pow_form),
+            Candidate(
+                "sin",
+                "baseline",
+                "np.sin over floats in [10^6, 2 10^6)",
+                lambda: np.sin(far, out=sin_out),
+            ),
+            _copy("numpy", table),
+        ],
+        errors,
+        note="positions 10^6 .. 10^6+T-1: float32 sin past its fast range",
+    )
 
 
 def _hf_cos_sin(T: int, D: int) -> tuple[Any, Any]:

@@ -19,6 +19,8 @@ import contextvars
 import functools
 import inspect
 import os
+import threading
+import warnings
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -29,6 +31,7 @@ GROUP = "refpe.kernels"
 
 _KERNELS: dict[str, list[tuple[str, Callable[..., Any]]]] = {s: [] for s in HOT}
 _LOADED: list[bool] = []
+_LOCK = threading.Lock()
 _LAST: contextvars.ContextVar[str] = contextvars.ContextVar("refpe_last_kernel", default="")
 
 
@@ -61,13 +64,24 @@ def last_kernel() -> str:
 
 
 def _load() -> None:
+    """Load the ``refpe.kernels`` entry points, once (a lock: threads may call first together)."""
     if _LOADED:
         return
-    _LOADED.append(True)
-    if os.environ.get("REFPE_KERNELS", "").strip().lower() == "reference":
-        return
-    for point in entry_points(group=GROUP):
-        point.load()()
+    with _LOCK:
+        if _LOADED:
+            return
+        if os.environ.get("REFPE_KERNELS", "").strip().lower() != "reference":
+            for point in entry_points(group=GROUP):
+                try:
+                    point.load()()
+                except Exception as exc:  # a broken plugin must not break refpe: the rest load
+                    warnings.warn(
+                        f"refpe: the kernels of entry point {point.name!r} ({point.value}) were "
+                        f"not loaded: {exc!r}",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
+        _LOADED.append(True)
 
 
 def dispatching(spec_id: str, reference: Callable[..., Any]) -> Callable[..., Any]:

@@ -53,14 +53,17 @@ def test_run_quick_numpy_schema_and_errors():
     assert doc["targets"] == [] and doc["sweeps"] == []
     cases = [(r["spec"], r["case"]) for r in doc["results"]]
     assert cases == [("pe-sinusoidal", "table"), ("pe-sinusoidal", "lookup"),
-                     ("token-lookup", "lookup"), ("input-add", "add")]  # fmt: skip
+                     ("pe-sinusoidal", "table at 10^6"), ("token-lookup", "lookup"),
+                     ("input-add", "add")]  # fmt: skip
     for r in doc["results"]:
         _check_record(r)
         assert len(r["candidates"]["kernel"]["runs_s"]) == 2
-    table, _, lookup, add = doc["results"]
+    table, _, far, lookup, add = doc["results"]
     # the kernel meets its spec's error model; the float32 pow form does not
-    assert table["candidates"]["kernel"]["error"] <= 0.25 + 1e-6
-    assert table["candidates"]["peer"]["error"] > refpe.spec("pe-sinusoidal").error.K["float32"]
+    for t in (table, far):
+        assert t["candidates"]["kernel"]["error"] <= 0.25 + 1e-6
+        assert t["candidates"]["peer"]["error"] > refpe.spec("pe-sinusoidal").error.K["float32"]
+    assert far["shape"]["offset"] == bench.FAR and far["candidates"]["sin"]["median_s"] > 0
     assert lookup["candidates"]["kernel"]["error"] == 0.0
     assert add["candidates"]["kernel"]["error"] <= refpe.spec("input-add").error.K["float32"]
     json.dumps(doc)

@@ -608,3 +608,31 @@ def test_conformance_reports_which_kernel_answered(tmp_path, capsys):
     assert fast and all(r["verdict"] == "pass" for r in rows)
     assert {r["kernel"] for r in rows} == {"refpe.backends.kernels.rope", "reference"}
     assert f"({len(fast)} by a kernel)" in out
+
+
+def test_a_broken_kernel_plugin_warns_and_the_others_load(monkeypatch):
+    from refpe import _dispatch
+
+    class Point:
+        def __init__(self, name, fn):
+            self.name, self.value, self.fn = name, f"pkg:{name}", fn
+
+        def load(self):
+            return self.fn
+
+    def broken():
+        raise ImportError("no module named pkg")
+
+    saved = {k: list(v) for k, v in _dispatch._KERNELS.items()}
+    points = [Point("broken", broken), Point("builtin", K.register)]
+    monkeypatch.setattr(_dispatch, "entry_points", lambda group: points)
+    monkeypatch.setattr(_dispatch, "_LOADED", [])
+    try:
+        for v in _dispatch._KERNELS.values():
+            v.clear()
+        with pytest.warns(RuntimeWarning, match=r"entry point 'broken' \(pkg:broken\) were not"):
+            refpe.rope(np.ones((4, 8), np.float32), 4)
+        assert refpe.last_kernel() == "refpe.backends.kernels.rope"
+    finally:
+        for k, v in saved.items():
+            _dispatch._KERNELS[k][:] = v
