@@ -173,18 +173,19 @@ def sinusoid_table(
 
 
 def _in_threads(work: Callable[[range], None], n: int, threads: int = THREADS) -> None:
-    """``work(range)`` over ``range(n)`` split between ``threads`` (NumPy's loops release the
-    GIL); each call sets its own error state (it is per thread)."""
+    """``work(range)`` over ``range(n)`` on ``threads`` threads (NumPy's loops release the
+    GIL), in four pieces per thread taken as threads come free, so a core another process
+    holds delays one piece, not half the work; each call sets its own error state (it is
+    per thread)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    parts = max(1, min(threads, n))
-    bounds = np.linspace(0, n, parts + 1).astype(int)
-    ranges = [range(a, b) for a, b in itertools.pairwise(bounds)]
-    if parts == 1:
-        work(ranges[0])
+    threads = max(1, min(threads, n))
+    if threads == 1:
+        work(range(n))
         return
-    with ThreadPoolExecutor(parts) as pool:
-        list(pool.map(work, ranges))
+    bounds = np.linspace(0, n, min(n, 4 * threads) + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, [range(a, b) for a, b in itertools.pairwise(bounds)]))
 
 
 #: Which library an array of positions belongs to.
