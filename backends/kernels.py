@@ -554,7 +554,6 @@ def rope_torch(
 
     Precision: as :func:`rope` (float32/float64 rotation in ``x.dtype``, tables from float64).
     """
-    import torch
 
     def ref(xx: Any, pos: Any) -> Any:
         return refpe.rope(
@@ -562,8 +561,11 @@ def rope_torch(
             kernel="reference",
         )  # fmt: skip
 
-    pos_arr = None if isinstance(positions, int) else positions
-    if not _is_torch(x, pos_arr) or x.dtype not in (torch.float32, torch.float64) or x.ndim < 2:
+    if not _is_torch(x, None if isinstance(positions, int) else positions):
+        return _into(ref, x, positions, out)  # not PyTorch's: torch is not even imported
+    import torch
+
+    if x.dtype not in (torch.float32, torch.float64) or x.ndim < 2:
         return _into(ref, x, positions, out)
     fast = _rope_fast_args(x, positions, rotary_dim, layout, scaling) if x.numel() else None
     if fast is None:
@@ -731,9 +733,11 @@ def token_lookup_torch(
 
     Source: seed 000 §3.1; seed 004 §1. Precision: as :func:`token_lookup`.
     """
+    if not _is_torch(ids, table):
+        return NotImplemented  # not PyTorch's: torch is not even imported
     import torch
 
-    if not _is_torch(ids, table) or ids.dtype not in (torch.int64, torch.int32):
+    if ids.dtype not in (torch.int64, torch.int32):
         return NotImplemented
     if not table.dtype.is_floating_point or table.ndim != 2 or padding_idx is not None:
         return NotImplemented
@@ -830,11 +834,12 @@ def input_add_torch(
 
     Precision: as :func:`input_add` (three roundings in float32).
     """
+    if not _is_torch(ids, table, pe_table):
+        return NotImplemented  # not PyTorch's: torch is not even imported
     import torch
 
     fast = (
-        _is_torch(ids, table, pe_table)
-        and positions is None
+        positions is None
         and combine == "add"
         and ids.dtype in (torch.int64, torch.int32)
         and ids.ndim >= 1
@@ -986,13 +991,14 @@ def embedding_grad_torch(
     with the probability of the spec's model (Higham & Mary 2019: rounding errors of random
     sign). :func:`embedding_grad` sums in float64 instead.
     """
-    import torch
-
     frozen_arr = None if frozen is None or isinstance(frozen, bool) else frozen
     tensors = [t for t in (ids, grad_out, frozen_arr) if t is not None]
+    if not _is_torch(*tensors):
+        return NotImplemented  # not PyTorch's: torch is not even imported
+    import torch
+
     fast = (
-        _is_torch(*tensors)
-        and len({t.device for t in tensors}) == 1
+        len({t.device for t in tensors}) == 1
         and ids.dtype in (torch.int64, torch.int32)
         and grad_out.dtype in (torch.float32, torch.float64)
         and not grad_out.requires_grad
@@ -1063,5 +1069,10 @@ def fastest(spec_id: str, backend: str = "numpy") -> Callable[..., Any]:
 def register() -> None:
     """Register every kernel with :func:`refpe.register_kernel` (the ``refpe.kernels`` entry
     point); a library's kernels are tried only on its own arrays, and decline the rest."""
-    for (spec_id, _), kernel in KERNELS.items():
-        refpe.register_kernel(spec_id, kernel, f"refpe.backends.kernels.{kernel.__name__}")
+    libraries: dict[tuple[str, Callable[..., Any]], list[str]] = {}
+    for (spec_id, library), kernel in KERNELS.items():
+        libraries.setdefault((spec_id, kernel), []).append(library)
+    for (spec_id, kernel), libs in libraries.items():
+        # one library: tried once it is imported; several: the kernel tells them apart itself
+        only = libs[0] if len(libs) == 1 else None
+        refpe.register_kernel(spec_id, kernel, f"refpe.backends.kernels.{kernel.__name__}", only)

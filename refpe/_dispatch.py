@@ -19,6 +19,7 @@ import contextvars
 import functools
 import inspect
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -29,18 +30,22 @@ from typing import Any
 HOT = ("pe-sinusoidal", "rope", "token-lookup", "input-add", "embedding-grad")
 GROUP = "refpe.kernels"
 
-_KERNELS: dict[str, list[tuple[str, Callable[..., Any]]]] = {s: [] for s in HOT}
+_KERNELS: dict[str, list[tuple[str, Callable[..., Any], str | None]]] = {s: [] for s in HOT}
 _LOADED: list[bool] = []
 _LOCK = threading.Lock()
 _LAST: contextvars.ContextVar[str] = contextvars.ContextVar("refpe_last_kernel", default="")
 
 
-def register_kernel(spec_id: str, kernel: Callable[..., Any], name: str | None = None) -> None:
+def register_kernel(
+    spec_id: str, kernel: Callable[..., Any], name: str | None = None, library: str | None = None
+) -> None:
     """Make ``kernel`` a fast path of the public function of ``spec_id``.
 
     ``kernel`` takes the public function's arguments and returns the result, or
     ``NotImplemented`` for a call it does not accelerate; it raises the reference's errors
-    for bad input it accepts. Registered twice under one ``name``: the later one replaces it.
+    for bad input it accepts. With ``library`` (a module name: ``"torch"``), it is tried
+    only once that module is imported (no array of it can exist before). Registered twice
+    under one ``name``: the later one replaces it.
     """
     if spec_id not in _KERNELS:
         raise ValueError(f"spec_id must be one of {', '.join(HOT)}, got {spec_id!r}")
@@ -48,13 +53,13 @@ def register_kernel(spec_id: str, kernel: Callable[..., Any], name: str | None =
         raise TypeError(f"kernel must be callable, got {kernel!r}")
     name = name or f"{kernel.__module__}.{kernel.__qualname__}"
     found = _KERNELS[spec_id]
-    found[:] = [(n, k) for n, k in found if n != name] + [(name, kernel)]
+    found[:] = [k for k in found if k[0] != name] + [(name, kernel, library)]
 
 
 def kernels(spec_id: str) -> tuple[str, ...]:
     """The names of the kernels registered for ``spec_id``, in the order they are tried."""
     _load()
-    return tuple(name for name, _ in _KERNELS.get(spec_id, ()))
+    return tuple(k[0] for k in _KERNELS.get(spec_id, ()))
 
 
 def last_kernel() -> str:
@@ -94,7 +99,9 @@ def dispatching(spec_id: str, reference: Callable[..., Any]) -> Callable[..., An
             raise ValueError(f"kernel must be 'auto' or 'reference', got {kernel!r}")
         if kernel == "auto":
             _load()
-            for name, fast in _KERNELS[spec_id]:
+            for name, fast, library in _KERNELS[spec_id]:
+                if library is not None and library not in sys.modules:
+                    continue
                 _LAST.set(name)  # set first: a kernel that raises is the one named
                 y = fast(*args, **kwargs)
                 if y is not NotImplemented:

@@ -636,3 +636,32 @@ def test_a_broken_kernel_plugin_warns_and_the_others_load(monkeypatch):
     finally:
         for k, v in saved.items():
             _dispatch._KERNELS[k][:] = v
+
+
+def test_kernels_never_import_a_library_that_is_not_loaded(tmp_path):
+    import subprocess
+    import sys
+
+    # torch and jax made unimportable: every hot function still answers on NumPy (kernel or
+    # reference) and neither library is imported by trying a kernel
+    code = """
+import sys
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "jax", "jaxlib"):
+            raise ImportError(f"{name} is absent here")
+sys.meta_path.insert(0, Absent())
+import numpy as np, refpe
+x16 = np.ones((2, 4, 8), np.float16)
+refpe.rope(x16, 4); assert refpe.last_kernel() == "reference"
+refpe.rope(x16.astype(np.float32), 4); assert refpe.last_kernel().endswith(".rope")
+refpe.pe_sinusoidal(np.array([1, 2]), 8, dtype="float16")
+refpe.token_lookup(np.array([0]), np.eye(2), padding_idx=0)
+refpe.input_add(np.array([[0]]), np.eye(2), np.eye(2), combine="concat")
+refpe.embedding_grad(np.array([0]), np.ones((1, 2), np.float16), 2)
+assert not {"torch", "jax"} & set(sys.modules)
+print("ok")
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
