@@ -133,17 +133,3 @@ def test_cls_row_and_uses_pe_sinusoidal(xp):
 def test_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         refpe.pe_sinusoidal_2d(**({"height": 2, "width": 2, "d": 8} | kwargs))
-
-
-SPEC_IDS = ("pe-sinusoidal-2d",)
-
-
-@pytest.mark.parametrize(
-    "case",
-    [c for sid in SPEC_IDS for c in refpe.spec(sid).cases if c.raises is not None],
-    ids=lambda c: c.name,
-)
-def test_registered_bad_cases_raise(case):
-    spec = next(s for s in map(refpe.spec, SPEC_IDS) if case in s.cases)
-    with pytest.raises(case.raises):
-        spec.function(**case.kwargs)

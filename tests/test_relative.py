@@ -222,17 +222,3 @@ def test_t5_bias_offset_and_decoding():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
-
-
-SPEC_IDS = ("alibi", "t5-bias")
-
-
-@pytest.mark.parametrize(
-    "case",
-    [c for sid in SPEC_IDS for c in refpe.spec(sid).cases if c.raises is not None],
-    ids=lambda c: c.name,
-)
-def test_registered_bad_cases_raise(case):
-    spec = next(s for s in map(refpe.spec, SPEC_IDS) if case in s.cases)
-    with pytest.raises(case.raises):
-        spec.function(**case.kwargs)

@@ -260,17 +260,3 @@ def test_same_values_in_every_namespace(xp):
     a = to_numpy(refpe.rope_inv_freq(**kw, xp=xp, dtype="float32")[0])
     b = refpe.rope_inv_freq(**kw, dtype="float32")[0]
     np.testing.assert_array_equal(a, b)
-
-
-SPEC_IDS = ("rope-scaling",)
-
-
-@pytest.mark.parametrize(
-    "case",
-    [c for sid in SPEC_IDS for c in refpe.spec(sid).cases if c.raises is not None],
-    ids=lambda c: c.name,
-)
-def test_registered_bad_cases_raise(case):
-    spec = next(s for s in map(refpe.spec, SPEC_IDS) if case in s.cases)
-    with pytest.raises(case.raises):
-        spec.function(**case.kwargs)

@@ -245,17 +245,3 @@ def test_permute_bad_input(kwargs, match):
     w = kwargs.pop("w")
     with pytest.raises(ValueError, match=match):
         refpe.rope_permute(w, **kwargs)
-
-
-SPEC_IDS = ("rope",)
-
-
-@pytest.mark.parametrize(
-    "case",
-    [c for sid in SPEC_IDS for c in refpe.spec(sid).cases if c.raises is not None],
-    ids=lambda c: c.name,
-)
-def test_registered_bad_cases_raise(case):
-    spec = next(s for s in map(refpe.spec, SPEC_IDS) if case in s.cases)
-    with pytest.raises(case.raises):
-        spec.function(**case.kwargs)
