@@ -492,14 +492,10 @@ def _rope_into(x: np.ndarray, out: np.ndarray, tables, positions, layout, r, opt
     _in_threads(part, xs.shape[0], threads=THREADS if x.size > 2**18 else 1)
 
 
+@np.errstate(invalid="ignore", over="ignore")  # entered in each thread that runs it
 def _rope_blocks(xs, out, tables, positions, layout, r, options) -> None:
     """Blocks of about :data:`BLOCK_ELEMENTS`: row ranges of one leading index, or several
     whole leading indices when one ``(T, D)`` slice is smaller."""
-    with np.errstate(invalid="ignore", over="ignore"):  # per thread
-        _rope_blocks_quiet(xs, out, tables, positions, layout, r, options)
-
-
-def _rope_blocks_quiet(xs, out, tables, positions, layout, r, options) -> None:
     base, rotary_dim, scaling = options
     T, D = xs.shape[1:]
     rows = max(1, min(T, BLOCK_ELEMENTS // D))
@@ -852,9 +848,9 @@ def input_add_torch(
         and isinstance(start, int)
         and not isinstance(start, bool)
     )
-    T = ids.shape[-1] if fast else 0
-    if not fast or start < 0 or start + T > pe_table.shape[0]:
+    if not fast or start < 0 or start + ids.shape[-1] > pe_table.shape[0]:
         return NotImplemented
+    T = ids.shape[-1]
     if ids.numel():
         lo, hi = torch.aminmax(ids)
         if int(lo) < 0 or int(hi) >= table.shape[0]:

@@ -23,7 +23,6 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 #: Specs whose public function dispatches to kernels.
@@ -66,6 +65,13 @@ def last_kernel() -> str:
     """What answered (or raised for) the latest dispatching call in this thread or task: a
     kernel's name, or ``"reference"``; ``""`` before any call."""
     return _LAST.get()
+
+
+def entry_points(group: str) -> Any:
+    """The installed entry points of ``group``."""
+    from importlib.metadata import entry_points as found
+
+    return found(group=group)
 
 
 def _load() -> None:
