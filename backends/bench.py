@@ -181,6 +181,44 @@ def _xp(backend: str) -> Any:
     return get(backend).namespace()
 
 
+def _numpy_pow_form(T: int, d: int, start: int = 0) -> np.ndarray:
+    """The usual float32 table: ``exp(arange(0, d, 2) * (-ln(10^4) / d))``, then sin/cos of
+    the float32 products, at positions ``start .. start+T-1``."""
+    pos = np.arange(start, start + T, dtype=np.float32)[:, None]
+    div = np.exp(np.arange(0, d, 2, dtype=np.float32) * np.float32(-math.log(1e4) / d))
+    pe = np.zeros((T, d), np.float32)
+    pe[:, 0::2], pe[:, 1::2] = np.sin(pos * div), np.cos(pos * div)
+    return pe
+
+
+def _sinusoid_errors(
+    T: int, d: int, offset: int = 0, skip: tuple[str, ...] = ("copy",)
+) -> Callable[[dict[str, Any]], dict[str, float]]:
+    """Errors of float32 tables at positions ``offset ..`` against the float64 reference."""
+
+    def errors(out: dict[str, Any]) -> dict[str, float]:
+        exact = refpe.pe_sinusoidal(T, d, offset=offset, dtype="float64", kernel="reference")
+        inputs = {"positions": T, "d": d, "offset": offset}
+        return {k: normalised("pe-sinusoidal", v, exact, inputs, "float32") for k, v in out.items()
+                if k not in skip}  # fmt: skip
+
+    return errors
+
+
+def _rope_errors(x: np.ndarray, T: int) -> Callable[[dict[str, Any]], dict[str, float]]:
+    """Errors of float32 rotations of ``x`` (the first output) against the float64 reference."""
+
+    def errors(out: dict[str, Any]) -> dict[str, float]:
+        exact = refpe.rope(x.astype(np.float64), T, kernel="reference")
+        return {
+            lab: normalised("rope", v, exact, {"x": x, "positions": T}, "float32")
+            for lab, v in out.items()
+            if lab != "copy"
+        }
+
+    return errors
+
+
 def sinusoid_works(backend: str, size: dict) -> list[Work]:
     T, d = size["T"], size["d"]
     xp = _xp(backend)
@@ -205,23 +243,13 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
     else:
 
         def pow_form() -> Any:
-            pos = np.arange(T, dtype=np.float32)[:, None]
-            div = np.exp(np.arange(0, d, 2, dtype=np.float32) * np.float32(-math.log(1e4) / d))
-            pe = np.zeros((T, d), np.float32)
-            pe[:, 0::2], pe[:, 1::2] = np.sin(pos * div), np.cos(pos * div)
-            return pe
+            return _numpy_pow_form(T, d)
 
         def build() -> Any:
             return K.sinusoid_table.__wrapped__(*key)
 
         peer_name = "NumPy pow form: exp(arange(0,d,2)*(-ln(1e4)/d)) in float32"
     table = pow_form()
-
-    def errors(out: dict[str, Any]) -> dict[str, float]:
-        exact = refpe.pe_sinusoidal(T, d, dtype="float64", kernel="reference")
-        inputs = {"positions": T, "d": d}
-        return {k: normalised("pe-sinusoidal", v, exact, inputs, "float32") for k, v in out.items()
-                if k != "copy"}  # fmt: skip
 
     table_work = Work(
         "pe-sinusoidal",
@@ -248,7 +276,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
             _sin(backend, table),
             _copy(backend, table),
         ],
-        errors,
+        _sinusoid_errors(T, d),
         note="the table for positions 0..T-1; vs_sin: the library's own sin over T*d floats",
     )
     ids = np.random.default_rng(1).integers(0, T, size["ids"])
@@ -305,17 +333,7 @@ def far_table_work(T: int, d: int) -> Work:
     vectorised path; the kernel computes sines of block starts in float64 only."""
 
     def pow_form() -> Any:
-        pos = np.arange(FAR, FAR + T, dtype=np.float32)[:, None]
-        div = np.exp(np.arange(0, d, 2, dtype=np.float32) * np.float32(-math.log(1e4) / d))
-        pe = np.zeros((T, d), np.float32)
-        pe[:, 0::2], pe[:, 1::2] = np.sin(pos * div), np.cos(pos * div)
-        return pe
-
-    def errors(out: dict[str, Any]) -> dict[str, float]:
-        exact = refpe.pe_sinusoidal(T, d, offset=FAR, dtype="float64", kernel="reference")
-        inputs = {"positions": T, "d": d, "offset": FAR}
-        return {k: normalised("pe-sinusoidal", v, exact, inputs, "float32") for k, v in out.items()
-                if k not in ("copy", "sin")}  # fmt: skip
+        return _numpy_pow_form(T, d, FAR)
 
     far = (np.random.default_rng(0).random((T, d)) * FAR + FAR).astype(np.float32)
     sin_out, table = np.empty_like(far), pow_form()
@@ -349,7 +367,7 @@ def far_table_work(T: int, d: int) -> Work:
             ),
             _copy("numpy", table),
         ],
-        errors,
+        _sinusoid_errors(T, d, FAR, skip=("copy", "sin")),
         note="positions 10^6 .. 10^6+T-1: float32 sin past its fast range",
     )
 
@@ -388,14 +406,6 @@ def _rope_jax_works(q: np.ndarray, k: np.ndarray, shape: tuple, hf: Candidate) -
     copy = jax.jit(lambda a: a + 0.0)
     both = jnp.concatenate([jq.reshape(-1), jk.reshape(-1)])
 
-    def errors(out: dict[str, Any]) -> dict[str, float]:
-        exact = refpe.rope(q.astype(np.float64), T, kernel="reference")
-        return {
-            lab: normalised("rope", v, exact, {"x": q, "positions": T}, "float32")
-            for lab, v in out.items()
-            if lab != "copy"
-        }
-
     def ref() -> Any:
         return refpe.rope(jq, T, kernel="reference"), refpe.rope(jk, T, kernel="reference")
 
@@ -424,7 +434,7 @@ def _rope_jax_works(q: np.ndarray, k: np.ndarray, shape: tuple, hf: Candidate) -
                 Candidate("peer-hf", "baseline", hf.name, hf.fn, hf.skipped),
                 Candidate("copy", "copy", "jax.jit(x + 0)", lambda: copy(both)),
             ],
-            errors,
+            _rope_errors(q, T),
             note="half layout, positions 0..T-1; the peer is the usual form compiled by XLA",
         )
     ]
@@ -451,6 +461,7 @@ def rope_works(backend: str, size: dict) -> list[Work]:
             "transformers apply_rotary_pos_emb (eager, torch CPU)",
             lambda: apply_rotary_pos_emb(tq, tk, cos, sin),
         )
+    errors = _rope_errors(q, T)  # q on the host (torch tensors below share its memory)
     oq, ok = np.empty_like(q), np.empty_like(k)
     if backend == "jax":
         return _rope_jax_works(q, k, shape, peer)
@@ -461,15 +472,6 @@ def rope_works(backend: str, size: dict) -> list[Work]:
     else:
         kern = K.rope
         copy_src = np.concatenate([q.reshape(-1), k.reshape(-1)])
-
-    def errors(out: dict[str, Any]) -> dict[str, float]:
-        x = to_host(q)
-        exact = refpe.rope(x.astype(np.float64), T, kernel="reference")
-        return {
-            lab: normalised("rope", v, exact, {"x": x, "positions": T}, "float32")
-            for lab, v in out.items()
-            if lab != "copy"
-        }
 
     return [
         Work(

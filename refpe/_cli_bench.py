@@ -28,7 +28,7 @@ def _fmt(v: Any, unit: str = "") -> str:
 
 def _strict(v: Any) -> Any:
     """``v`` with non-finite floats as the strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict
-    JSON has no such numbers; the conformance report writes them the same way)."""
+    JSON has no such numbers; the conformance report writes an unbounded error as ``"inf"``)."""
     if isinstance(v, dict):
         return {k: _strict(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
