@@ -718,6 +718,17 @@ def token_lookup(
     return out
 
 
+def _torch_in_range(ids: Any, n: int) -> bool:
+    """Whether every id of a PyTorch tensor is in ``[0, n)``: one ``aminmax``, the twin of
+    :func:`_check_ids` (which raises the reference's message instead)."""
+    import torch
+
+    if not ids.numel():
+        return True
+    lo, hi = torch.aminmax(ids)
+    return int(lo) >= 0 and int(hi) < n
+
+
 def token_lookup_torch(
     ids: Any, table: Any, *, scale: float | None = None, padding_idx: int | None = None
 ) -> Any:
@@ -739,10 +750,8 @@ def token_lookup_torch(
         return NotImplemented
     if not _finite_scale(scale, None):
         return NotImplemented
-    if ids.numel():
-        lo, hi = torch.aminmax(ids)
-        if int(lo) < 0 or int(hi) >= table.shape[0]:
-            return NotImplemented
+    if not _torch_in_range(ids, table.shape[0]):
+        return NotImplemented  # the reference names the id
     out = torch.nn.functional.embedding(ids.reshape(-1), table)
     out = out.reshape(*ids.shape, table.shape[1])
     return out.mul_(scale) if scale is not None else out
@@ -851,10 +860,8 @@ def input_add_torch(
     if not fast or start < 0 or start + ids.shape[-1] > pe_table.shape[0]:
         return NotImplemented
     T = ids.shape[-1]
-    if ids.numel():
-        lo, hi = torch.aminmax(ids)
-        if int(lo) < 0 or int(hi) >= table.shape[0]:
-            return NotImplemented  # the reference names the id
+    if not _torch_in_range(ids, table.shape[0]):
+        return NotImplemented  # the reference names the id
     out = torch.nn.functional.embedding(ids, table)
     if scale != 1:
         out.mul_(scale)
@@ -1012,10 +1019,8 @@ def embedding_grad_torch(
     if not fast:
         return NotImplemented
     flat = ids.reshape(-1)
-    if flat.numel():
-        lo, hi = torch.aminmax(flat)
-        if int(lo) < 0 or int(hi) >= num_embeddings:
-            return NotImplemented  # the reference names the id
+    if not _torch_in_range(flat, num_embeddings):
+        return NotImplemented  # the reference names the id
     g = grad_out.reshape(flat.numel(), grad_out.shape[-1])
     pad = -1 if padding_idx is None else padding_idx % num_embeddings
     out = torch.ops.aten.embedding_dense_backward(
