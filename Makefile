@@ -43,8 +43,8 @@ bench: $(VENV)/.test
 	$(VENV)/bin/refpe bench
 
 lint: $(VENV)/.test
-	$(VENV)/bin/ruff check refpe backends conformance tests examples docs
-	$(VENV)/bin/ruff format --check refpe backends conformance tests examples docs
+	$(VENV)/bin/ruff check src tests examples docs
+	$(VENV)/bin/ruff format --check src tests examples docs
 
 clean:
 	rm -rf $(VENV) build dist docs/_build docs/_generated *.egg-info
