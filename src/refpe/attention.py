@@ -274,6 +274,3 @@ def _coefficients(c: Sequence[float]) -> tuple[float, float, float]:
     except (TypeError, ValueError):
         raise ValueError(f"c must be three numbers (c1, c2, c3), got {c!r}") from None
     return c1, c2, c3
-
-
-from . import _attention_specs  # noqa: E402, F401

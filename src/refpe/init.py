@@ -234,6 +234,3 @@ def init_framework_default(
             f"unknown framework/kind combination ({framework!r}, {kind!r}); known: {known}"
         )
     return _draw(shape, seed, sample, dtype, xp, device)
-
-
-from . import _init_specs  # noqa: E402, F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._registry import Case, ErrorModel, Spec, register
+from ..registry import Case, ErrorModel, Spec, register
 
 _EXACT = ErrorModel(
     K={"float64": 0, "float32": 0},
@@ -71,7 +71,7 @@ def _align_cases() -> tuple[Case, ...]:
 
 
 def register_specs() -> None:
-    from .vectors import pretrained_align, pretrained_formats
+    from ..vectors import pretrained_align, pretrained_formats
 
     register(
         Spec(
@@ -141,3 +141,6 @@ def register_specs() -> None:
             float_args=("vectors",),
         ),
     )
+
+
+register_specs()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
-from .init import (
+from ..init import (
     _DEFAULTS,
     init_framework_default,
     init_normal,
     init_truncated_normal,
     init_uniform,
 )
+from ..registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
 
 _SHAPE = (6, 4)
 _EXACT = ErrorModel(

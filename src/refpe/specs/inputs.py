@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ._registry import Case, Erratum, ErrorModel, Spec, register
-from .inputs import input_add, input_bert
+from ..inputs import input_add, input_bert
+from ..registry import Case, Erratum, ErrorModel, Spec, register
 
 
 def _add_scale(inputs: Any, exact: Any, dtype: str) -> Any:

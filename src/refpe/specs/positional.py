@@ -6,9 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._cases import host_positions
-from ._registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
-from .positional import (
+from ..positional import (
     _arrange,
     frequencies,
     pe_dual_linear,
@@ -18,6 +16,8 @@ from .positional import (
     pe_sinusoidal,
     pe_sinusoidal_learnable,
 )
+from ..registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
+from ._cases import host_positions
 
 
 def _angles(inputs: Any) -> np.ndarray:

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ..registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
+from ..rotary import ROPE_TYPES, _host_inv_freq, _rope_type, rope, rope_inv_freq
 from ._cases import host_positions
-from ._registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
-from .rotary import ROPE_TYPES, _host_inv_freq, _rope_type, rope, rope_inv_freq
 
 
 def _rope_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ._registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
-from .relative import _geometric, alibi, t5_bias
+from ..registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
+from ..relative import _geometric, alibi, t5_bias
 
 
 def _alibi_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ..attention import _coefficients, _softmax, _weights, attn_sdpa, attn_seed_simplified
+from ..registry import Case, Erratum, ErrorModel, Spec, register
 from ._cases import TINY, normal
-from ._registry import Case, Erratum, ErrorModel, Spec, register
-from .attention import _coefficients, _softmax, _weights, attn_sdpa, attn_seed_simplified
 
 
 def _softmax_condition(terms: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._registry import Case, Erratum, ErrorModel, Spec, register
+from ..registry import Case, Erratum, ErrorModel, Spec, register
 
 _IDS = ErrorModel(
     K={"float64": 0, "float32": 0},
@@ -28,7 +28,7 @@ _BPE_VOCAB = ["[UNK]", *"lowerstn", "lo", "low", "er", "lower", "es", "est"]
 
 
 def register_specs() -> None:
-    from .tokenize import tok_bpe, tok_char, tok_wordpiece
+    from ..tokenize import tok_bpe, tok_char, tok_wordpiece
 
     common = dict(error=_IDS, creates=True, dtypes=("float32",), section="5. Tokenisation")
     register(
@@ -157,3 +157,6 @@ def register_specs() -> None:
             **common,
         ),
     )
+
+
+register_specs()
