@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Case, ErrorModel, Spec, register
+from ..vectors import pretrained_align, pretrained_formats
 
 _EXACT = ErrorModel(
     K={"float64": 0, "float32": 0},
@@ -70,77 +71,71 @@ def _align_cases() -> tuple[Case, ...]:
     )
 
 
-def register_specs() -> None:
-    from ..vectors import pretrained_align, pretrained_formats
-
-    register(
-        Spec(
-            id="pretrained-formats",
-            title="Pretrained word-vector files (word2vec, GloVe, fastText)",
-            latex=r"\mathrm{read}(\mathrm{write}(V)) = V \ (\text{text}),\quad "
-            r"\mathrm{fl}_{32}(V)\ (\text{word2vec binary})",
-            sources=(
-                "seed 004 §2",
-                "seed 000 §6 (Gensim)",
-                "Mikolov et al. 2013 (word2vec.c)",
-                "Pennington et al. 2014 (GloVe)",
-                "Bojanowski et al. 2017 (fastText)",
-            ),
-            function=pretrained_formats,
-            domain={
-                "vectors": "float array (n, d), d >= 1",
-                "format": "word2vec-text | word2vec-binary | glove | fasttext-vec",
-                "words": "n unique non-empty strings without spaces or newlines",
-            },
-            cases=_format_cases(),
-            error=_EXACT,
-            invariants=(
-                "write then read returns the same words and bit-identical values "
-                "(float32 for word2vec-binary)",
-                "a text value is written in the fewest digits that read back to the same float",
-                "every malformed file raises VectorFormatError naming the file and line/offset",
-            ),
-            terms=("预训练词向量", "词向量库", "对齐词汇表"),
-            section="1. Token embeddings",
-            explanation=(
-                "Pretrained vectors (Word2Vec, GloVe, fastText) come as files: a word and its "
-                "numbers per row, as text or as raw float32. Loading them must give exactly "
-                "the numbers that were saved, and a damaged file must be refused with a clear "
-                "message instead of silently producing wrong vectors."
-            ),
-            float_args=("vectors",),
+register(
+    Spec(
+        id="pretrained-formats",
+        title="Pretrained word-vector files (word2vec, GloVe, fastText)",
+        latex=r"\mathrm{read}(\mathrm{write}(V)) = V \ (\text{text}),\quad "
+        r"\mathrm{fl}_{32}(V)\ (\text{word2vec binary})",
+        sources=(
+            "seed 004 §2",
+            "seed 000 §6 (Gensim)",
+            "Mikolov et al. 2013 (word2vec.c)",
+            "Pennington et al. 2014 (GloVe)",
+            "Bojanowski et al. 2017 (fastText)",
         ),
-        Spec(
-            id="pretrained-align",
-            title="Aligning pretrained vectors to a vocabulary",
-            latex=r"E_t = \begin{cases} \mathbf v_{w(t)} & t \in \text{pretrained} \\ "
-            r"\operatorname{init}(V, d; \text{seed})_t & \text{otherwise} \end{cases}",
-            sources=("seed 004 §2", "seed 000 §2.2", "seed 000 §3.1"),
-            function=pretrained_align,
-            domain={
-                "vocab": "token -> id with ids 0..V-1, or a list of tokens",
-                "words, vectors": "unique pretrained words and their (n, d) vectors",
-                "init": "normal | uniform | truncated-normal | zeros, with an explicit seed",
-            },
-            cases=_align_cases(),
-            error=_EXACT,
-            invariants=(
-                "found rows equal the pretrained vectors bit for bit",
-                "OOV rows equal the seeded initialiser's rows (independent of what was found)",
-                "report.frozen is True exactly on the found rows",
-                "a width mismatch raises; nothing is truncated or padded",
-            ),
-            terms=("预训练词向量加载", "对齐词汇表", "随机初始化", "冻结", "微调"),
-            section="1. Token embeddings",
-            explanation=(
-                "A model's vocabulary rarely matches a pretrained file's words. Each token that "
-                "the file has gets its pretrained vector; the others get random vectors drawn "
-                "from a seeded initialiser, and a report says how many were found. The mask of "
-                "pretrained rows lets training freeze them (冻结) or fine-tune them (微调)."
-            ),
-            float_args=("vectors",),
+        function=pretrained_formats,
+        domain={
+            "vectors": "float array (n, d), d >= 1",
+            "format": "word2vec-text | word2vec-binary | glove | fasttext-vec",
+            "words": "n unique non-empty strings without spaces or newlines",
+        },
+        cases=_format_cases(),
+        error=_EXACT,
+        invariants=(
+            "write then read returns the same words and bit-identical values "
+            "(float32 for word2vec-binary)",
+            "a text value is written in the fewest digits that read back to the same float",
+            "every malformed file raises VectorFormatError naming the file and line/offset",
         ),
-    )
-
-
-register_specs()
+        terms=("预训练词向量", "词向量库", "对齐词汇表"),
+        section="1. Token embeddings",
+        explanation=(
+            "Pretrained vectors (Word2Vec, GloVe, fastText) come as files: a word and its "
+            "numbers per row, as text or as raw float32. Loading them must give exactly "
+            "the numbers that were saved, and a damaged file must be refused with a clear "
+            "message instead of silently producing wrong vectors."
+        ),
+        float_args=("vectors",),
+    ),
+    Spec(
+        id="pretrained-align",
+        title="Aligning pretrained vectors to a vocabulary",
+        latex=r"E_t = \begin{cases} \mathbf v_{w(t)} & t \in \text{pretrained} \\ "
+        r"\operatorname{init}(V, d; \text{seed})_t & \text{otherwise} \end{cases}",
+        sources=("seed 004 §2", "seed 000 §2.2", "seed 000 §3.1"),
+        function=pretrained_align,
+        domain={
+            "vocab": "token -> id with ids 0..V-1, or a list of tokens",
+            "words, vectors": "unique pretrained words and their (n, d) vectors",
+            "init": "normal | uniform | truncated-normal | zeros, with an explicit seed",
+        },
+        cases=_align_cases(),
+        error=_EXACT,
+        invariants=(
+            "found rows equal the pretrained vectors bit for bit",
+            "OOV rows equal the seeded initialiser's rows (independent of what was found)",
+            "report.frozen is True exactly on the found rows",
+            "a width mismatch raises; nothing is truncated or padded",
+        ),
+        terms=("预训练词向量加载", "对齐词汇表", "随机初始化", "冻结", "微调"),
+        section="1. Token embeddings",
+        explanation=(
+            "A model's vocabulary rarely matches a pretrained file's words. Each token that "
+            "the file has gets its pretrained vector; the others get random vectors drawn "
+            "from a seeded initialiser, and a report says how many were found. The mask of "
+            "pretrained rows lets training freeze them (冻结) or fine-tune them (微调)."
+        ),
+        float_args=("vectors",),
+    ),
+)
