@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..init import (
-    _DEFAULTS,
+    FRAMEWORK_DEFAULTS,
     init_framework_default,
     init_normal,
     init_truncated_normal,
@@ -94,7 +94,7 @@ register(
         cases=(
             *(
                 Case(f"{f} {k}", {"shape": _SHAPE, "seed": 11, "framework": f, "kind": k})
-                for f, k in _DEFAULTS
+                for f, k in FRAMEWORK_DEFAULTS
             ),
             Case(
                 "tf linear is not a tf default",

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from ..positional import (
-    _arrange,
     frequencies,
     pe_dual_linear,
     pe_learned,
@@ -20,18 +19,29 @@ from ..registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
 from ._cases import host_positions
 
 
+def _columns(a: np.ndarray, d: int, layout: str) -> np.ndarray:
+    """``a`` (one value per frequency) placed where the table puts that frequency's sine and
+    cosine: ``interleaved`` pairs ``sin, cos``, ``concatenated`` all sines then all cosines,
+    an odd width's last column a sine (transformer), zero columns up to ``d`` (t2t)."""
+    m = d // 2  # frequencies with a cosine column
+    if layout == "interleaved" and m > 0:
+        pairs = np.stack([a[..., :m], a[..., :m]], axis=-1)
+        parts = [pairs.reshape((*pairs.shape[:-2], 2 * m)), a[..., m:]]
+    else:
+        parts = [a, a[..., :m]]
+    width = sum(part.shape[-1] for part in parts)
+    return np.concatenate([*parts, np.zeros((*a.shape[:-1], d - width))], axis=-1)
+
+
 def _angles(inputs: Any) -> np.ndarray:
     """``|p ω|`` per output element (0 in a zero column), from a case's host arguments."""
-    import array_api_compat.numpy as npx
-
     d, schedule = inputs["d"], inputs.get("schedule", "transformer")
     layout = inputs.get("layout") or (
         "interleaved" if schedule == "transformer" else "concatenated"
     )
     p = host_positions(inputs["positions"])
     omega = np.array([float(o) for o in frequencies(d, float(inputs.get("base", 1e4)), schedule)])
-    a = npx.asarray(np.abs((p + inputs.get("offset", 0))[..., None] * omega))
-    return np.asarray(_arrange(a, a, d, layout, npx))
+    return _columns(np.abs((p + inputs.get("offset", 0))[..., None] * omega), d, layout)
 
 
 def _sinusoid_scale(inputs: Any, exact: Any, dtype: str) -> Any:
