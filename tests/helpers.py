@@ -6,7 +6,7 @@ import contextlib
 
 import numpy as np
 
-from refpe._registry import EPS
+from refpe.registry import EPS
 
 
 def to_numpy(x) -> np.ndarray:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import refpe
-from refpe._registry import EPS
 from refpe.conformance.subjects import subjects
+from refpe.registry import EPS
 
 SPECS = ("attn-seed-simplified", "attn-sdpa", "layer-norm", "softmax-xent", "embedding-grad")
 HOST = {"float32": np.float32, "float64": np.float64}

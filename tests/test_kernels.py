@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refpe
-from refpe._registry import EPS
 from refpe.backends import kernels as K
 from refpe.conformance.adapters.kernels import KERNEL_SPECS
+from refpe.registry import EPS
 
 torch = pytest.importorskip("torch")
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refpe
-from refpe._registry import EPS
+from refpe.registry import EPS
 
 mpmath.mp.dps = 40
 SPEC = refpe.spec("layer-norm")

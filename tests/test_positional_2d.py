@@ -8,7 +8,7 @@ import pytest
 from helpers import normalised_error, to_numpy
 
 import refpe
-from refpe.positional_2d import _scale
+from refpe.specs.positional_2d import _scale
 
 SPEC = refpe.spec("pe-sinusoidal-2d")
 K = SPEC.error.K

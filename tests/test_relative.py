@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refpe
-from refpe._registry import EPS
-from refpe._relative_specs import _alibi_scale
+from refpe.registry import EPS
+from refpe.specs.relative import _alibi_scale
 
 ALIBI = refpe.spec("alibi")
 T5 = refpe.spec("t5-bias")

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refpe
-from refpe._rotary_specs import _inv_freq_scale
+from refpe.specs.rotary import _inv_freq_scale
 
 SPEC = refpe.spec("rope-scaling")
 CASES = {c.name: c for c in SPEC.cases if c.raises is None}

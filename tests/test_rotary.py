@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refpe
-from refpe._registry import EPS
-from refpe._rotary_specs import _rope_scale
+from refpe.registry import EPS
 from refpe.rotary import _host_inv_freq, _theta
+from refpe.specs.rotary import _rope_scale
 
 SPEC = refpe.spec("rope")
 K = SPEC.error.K

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import refpe
-from refpe._registry import EPS
+from refpe.registry import EPS
 
 IDS = (
     "token-lookup",

@@ -199,7 +199,7 @@ def spec_page(spec: Any, figures: list[tuple[str, str, int]], report: dict[str, 
 
 
 def error_model_section(spec: Any) -> str:
-    from refpe._registry import EPS
+    from refpe.registry import EPS
 
     out = [heading("Precision and error model", "-")]
     out.append(

@@ -8,10 +8,9 @@ answer through fast kernels that meet the same error model (:func:`last_kernel` 
 ``kernel="reference"`` runs the readable reference.
 """
 
-# The modules are imported in catalogue order (FORMULAS.md), which is the registry's order.
 # ruff: noqa: F401, F403, I001
 
-from ._registry import Case, Erratum, ErrorModel, Spec, spec, specs
+from .registry import Case, Erratum, ErrorModel, Spec
 from .embedding import *
 from .init import *
 from .positional import *
@@ -27,6 +26,14 @@ from . import vectors
 from . import tokenize
 from .vectors import pretrained_align, pretrained_formats
 from .tokenize import tok_bpe, tok_char, tok_wordpiece
+
+# Registration: the subpackage lists the family modules in catalogue order (the registry's
+# order). Importing it binds the attribute ``refpe.specs`` to the subpackage, so the public
+# function ``specs`` is bound after it, on purpose: ``refpe.specs()`` is the function, and the
+# subpackage stays reachable as ``sys.modules["refpe.specs"]`` and through
+# ``from refpe.specs import rotary`` (``import refpe.specs as m`` would give the function).
+from . import specs as _specs
+from .registry import spec, specs
 from . import embedding, grad, inputs, positional, rotary
 from ._dispatch import dispatching as _dispatching, kernels, last_kernel, register_kernel
 

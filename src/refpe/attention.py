@@ -75,7 +75,7 @@ def attn_seed_simplified(
         raise ValueError(f"b must have shape ({d},) for E of width {d}, got {tuple(b.shape)}")
     wide = work_float(xp, device(E))
     E_, W_, b_ = (xp.astype(t, wide) for t in (E, W, b))
-    w = _softmax(E_ @ xp.matrix_transpose(W_) + b_, xp)
+    w = softmax(E_ @ xp.matrix_transpose(W_) + b_, xp)
     a = xp.sum(w * E_, axis=-2, keepdims=True)
     v = xp.sum(E_, axis=-2, keepdims=True)
     if exclude_self:
@@ -123,7 +123,7 @@ def attn_sdpa(
     _check_qkv(q, k, v)
     for name, t in (("q", q), ("k", k), ("v", v)):
         require_finite(name, t, xp)
-    p = _weights(q, k, causal, key_padding_mask, bias, scale, xp)
+    p = attention_weights(q, k, causal, key_padding_mask, bias, scale, xp)
     return xp.astype(p @ xp.astype(v, p.dtype), xp.result_type(q, k, v))
 
 
@@ -173,8 +173,19 @@ def multi_head_attention(
     return xp.astype(_merge_heads(o, xp) @ wo, x.dtype)
 
 
-def _weights(q: Any, k: Any, causal: bool, pad: Any, bias: Any, scale: Any, xp: Any) -> Any:
-    """The attention weights :math:`P = softmax(Q K^T scale + B + M)` in the wide float."""
+def attention_weights(
+    q: Any, k: Any, causal: bool, pad: Any, bias: Any, scale: Any, xp: Any
+) -> Any:
+    r"""The attention weights of :func:`attn_sdpa`, in the widest float of the device.
+
+    .. math::
+
+        P = \operatorname{softmax}\!\left(Q K^\top \cdot scale + B + M\right)
+
+    ``scale`` defaults to :math:`1/\sqrt{d_k}`; ``M`` hides a key (weight 0) that is later than
+    the query (``causal``) or padded (``pad``, True = padded, shape ``(..., T_k)``); ``B`` is
+    ``bias``. Source: Vaswani et al. (2017), eq. (1). The spec's error model uses ``P`` too.
+    """
     t_q, t_k = q.shape[-2], k.shape[-2]
     wide = work_float(xp, device(q))
     if scale is None:
@@ -182,11 +193,16 @@ def _weights(q: Any, k: Any, causal: bool, pad: Any, bias: Any, scale: Any, xp: 
     s = (xp.astype(q, wide) @ xp.matrix_transpose(xp.astype(k, wide))) * scale
     if bias is not None:
         s = s + xp.astype(_checked_bias(bias, (*tuple(q.shape[:-2]), t_q, t_k), xp), wide)
-    return _softmax(s, xp, _keep(q, t_q, t_k, causal, pad, xp))
+    return softmax(s, xp, _keep(q, t_q, t_k, causal, pad, xp))
 
 
-def _softmax(s: Any, xp: Any, keep: Any = None) -> Any:
-    """Max-shifted softmax over the last axis; hidden entries get 0, an empty row all 0."""
+def softmax(s: Any, xp: Any, keep: Any = None) -> Any:
+    r"""Softmax over the last axis, max-shifted: :math:`e^{s_j - m} / \sum_l e^{s_l - m}`.
+
+    Entries where ``keep`` is False get weight 0; a row with nothing kept is all 0 (not NaN).
+    Shifting by the row's maximum :math:`m` changes nothing exactly and keeps ``exp`` from
+    overflowing. Used by both attention formulas and by their specs' error models.
+    """
     if keep is not None:
         s = xp.where(keep, s, -math.inf)
     m = xp.max(s, axis=-1, keepdims=True)
@@ -274,6 +290,3 @@ def _coefficients(c: Sequence[float]) -> tuple[float, float, float]:
     except (TypeError, ValueError):
         raise ValueError(f"c must be three numbers (c1, c2, c3), got {c!r}") from None
     return c1, c2, c3
-
-
-from . import _attention_specs  # noqa: E402, F401

@@ -117,6 +117,3 @@ def token_one_hot(ids: Any, table: Any, *, scale: float | None = None) -> Any:
     vocab = xp.arange(V, dtype=ids.dtype, device=device_of(ids))
     onehot = xp.astype(xp.expand_dims(ids, axis=-1) == vocab, table.dtype)
     return _scaled(onehot @ table, scale, xp)
-
-
-from . import _embedding_specs  # noqa: E402, F401

@@ -112,6 +112,3 @@ def _trainable_rows(frozen: Any, n: int, xp: Any, dev: Any) -> Any:
     if tuple(frozen.shape) != (n,):
         raise ValueError(f"frozen must have shape ({n},), got {tuple(frozen.shape)}")
     return ~frozen
-
-
-from . import _grad_specs  # noqa: E402, F401

@@ -179,7 +179,11 @@ def _glorot(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return math.sqrt(6.0 / (fan_in + fan_out)) * (2.0 * g.random(shape) - 1.0)
 
 
-_DEFAULTS: dict[tuple[str, str], Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]] = {
+#: The sampler of each ``(framework, kind)`` that :func:`init_framework_default` knows: a
+#: function of the host generator and the shape, in float64 (the table in its docstring).
+FRAMEWORK_DEFAULTS: dict[
+    tuple[str, str], Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+] = {
     ("torch", "embedding"): lambda g, s: g.standard_normal(s),
     ("torch", "linear"): _torch_linear,
     ("tf", "embedding"): lambda g, s: g.random(s),
@@ -227,13 +231,10 @@ def init_framework_default(
     own generator: the distributions match, the values do not), rounded once to ``dtype``.
     An unknown ``(framework, kind)`` raises ``ValueError`` listing the known ones.
     """
-    sample = _DEFAULTS.get((framework, kind))
+    sample = FRAMEWORK_DEFAULTS.get((framework, kind))
     if sample is None:
-        known = ", ".join(f"({f!r}, {k!r})" for f, k in _DEFAULTS)
+        known = ", ".join(f"({f!r}, {k!r})" for f, k in FRAMEWORK_DEFAULTS)
         raise ValueError(
             f"unknown framework/kind combination ({framework!r}, {kind!r}); known: {known}"
         )
     return _draw(shape, seed, sample, dtype, xp, device)
-
-
-from . import _init_specs  # noqa: E402, F401

@@ -176,6 +176,3 @@ def input_bert(
         keep = np.random.default_rng(_require_seed(seed)).random(tuple(y.shape)) >= dropout
         y = y * from_host(keep / (1.0 - dropout), xp, wide, device_of(word))
     return xp.astype(y, word.dtype)
-
-
-from . import _inputs_specs  # noqa: E402, F401

@@ -157,6 +157,3 @@ def _require_float_logits(logits: Any, xp: Any) -> None:
     if logits.ndim < 1 or logits.shape[-1] < 1:
         raise ValueError(f"logits must have a class axis of size >= 1, got {tuple(logits.shape)}")
     require_finite("logits", logits, xp)
-
-
-from . import _loss_specs  # noqa: E402, F401

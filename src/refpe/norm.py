@@ -98,6 +98,3 @@ def _check_same_shape(x: Any, fx: Any) -> None:
             f"f(x) must have the shape of x {tuple(x.shape)} for the residual sum, "
             f"got {tuple(fx.shape)}"
         )
-
-
-from . import _norm_specs  # noqa: E402, F401

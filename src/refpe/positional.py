@@ -426,6 +426,3 @@ def pe_dual_linear(pe1: Any, pe2: Any) -> Any:
             f"pe1 dtype {dtype_name(pe1.dtype)} and pe2 dtype {dtype_name(pe2.dtype)} differ"
         )
     return pe1 * pe2
-
-
-from . import _positional_specs  # noqa: E402, F401

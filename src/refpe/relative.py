@@ -211,6 +211,3 @@ def t5_bias(
     rel = xp.arange(k, device=dev)[None, :] - i[:, None]
     buckets = t5_bucket(rel, bidirectional=bidirectional, num_buckets=b, max_distance=max_distance)
     return xp.permute_dims(take_rows(table, buckets, xp), (2, 0, 1))
-
-
-from . import _relative_specs  # noqa: E402, F401

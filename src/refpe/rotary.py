@@ -380,6 +380,3 @@ def rope_permute(
     split = (n, d // 2, 2) if to == "half" else (n, 2, d // 2)
     axes = (0, 2, 1, *range(3, 3 + len(rest)))
     return xp.reshape(xp.permute_dims(xp.reshape(w, split + rest), axes), (n * d, *rest))
-
-
-from . import _rotary_specs  # noqa: E402, F401

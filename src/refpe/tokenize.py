@@ -443,8 +443,3 @@ def tok_bpe(
     """
     tok = BPE(merges, vocab, unk=unk, pre_tokenizer=pre_tokenizer)
     return _ids(tok.encode(text), xp, device)
-
-
-from ._tokenize_specs import register_specs  # noqa: E402
-
-register_specs()

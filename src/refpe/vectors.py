@@ -461,6 +461,3 @@ def pretrained_formats(
 
 
 from ._vectors_align import AlignReport, align, pretrained_align  # noqa: E402
-from ._vectors_specs import register_specs  # noqa: E402
-
-register_specs()

@@ -139,7 +139,7 @@ def zipf_ids(n: int, V: int, seed: int = 0) -> np.ndarray:
 
 def normalised(spec_id: str, y: Any, exact: np.ndarray, inputs: dict, dtype: str) -> float:
     """``max |y - exact| / (eps(dtype) * scale)`` with the spec's scale (0/0 counts as 0)."""
-    from refpe._registry import EPS
+    from refpe.registry import EPS
 
     scale = refpe.spec(spec_id).error.bound_scale(inputs, exact, dtype)
     diff = np.abs(to_host(y).astype(np.float64) - exact)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from refpe._registry import EPS, ErrorModel
+from refpe.registry import EPS, ErrorModel
 
 _HOST_DTYPES: dict[str, Any] = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 

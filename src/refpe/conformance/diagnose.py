@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from refpe._registry import Case, Spec
+from refpe.registry import Case, Spec
 
 from .compare import as_arrays, compare, ks_test, normal_cdf, round_to, truncated_normal_cdf
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from refpe._registry import Case
+from refpe.registry import Case
 
 from .compare import normal_cdf, truncated_normal_cdf, uniform_cdf
 

@@ -19,7 +19,7 @@ import numpy as np
 
 import refpe
 from refpe import backends as B
-from refpe._registry import Case, Spec
+from refpe.registry import Case, Spec
 
 from . import diagnose, distributions
 from .compare import as_arrays, compare, ks_test, round_to

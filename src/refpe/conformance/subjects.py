@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from refpe._registry import Case
+from refpe.registry import Case
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
-from .init import (
-    _DEFAULTS,
+from ..init import (
+    FRAMEWORK_DEFAULTS,
     init_framework_default,
     init_normal,
     init_truncated_normal,
     init_uniform,
 )
+from ..registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
 
 _SHAPE = (6, 4)
 _EXACT = ErrorModel(
@@ -94,7 +94,7 @@ register(
         cases=(
             *(
                 Case(f"{f} {k}", {"shape": _SHAPE, "seed": 11, "framework": f, "kind": k})
-                for f, k in _DEFAULTS
+                for f, k in FRAMEWORK_DEFAULTS
             ),
             Case(
                 "tf linear is not a tf default",

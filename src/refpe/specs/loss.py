@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ..loss import softmax_xent
+from ..registry import Case, ErrorModel, Spec, register
 from ._cases import TINY, normal
-from ._registry import Case, ErrorModel, Spec, register
-from .loss import softmax_xent
 
 
 def _xent_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:

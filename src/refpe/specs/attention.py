@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ..attention import attention_weights, attn_sdpa, attn_seed_simplified, softmax
+from ..registry import Case, Erratum, ErrorModel, Spec, register
 from ._cases import TINY, normal
-from ._registry import Case, Erratum, ErrorModel, Spec, register
-from .attention import _coefficients, _softmax, _weights, attn_sdpa, attn_seed_simplified
 
 
 def _softmax_condition(terms: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -23,8 +23,8 @@ def _softmax_condition(terms: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def _seed_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     E, W, b = (np.asarray(inputs[n], dtype=np.float64) for n in ("E", "W", "b"))
-    c1, c2, c3 = (abs(ci) for ci in _coefficients(inputs.get("c", (1.0, 1.0, 1.0))))
-    w = _softmax(E @ W.T + b, _np())
+    c1, c2, c3 = (abs(float(ci)) for ci in inputs.get("c", (1.0, 1.0, 1.0)))
+    w = softmax(E @ W.T + b, _np())
     cond = _softmax_condition(np.abs(E) @ np.abs(W).T + np.abs(b), w)
     a = np.sum(w * np.abs(E) * cond, axis=-2, keepdims=True)
     v = np.sum(np.abs(E), axis=-2, keepdims=True)
@@ -36,7 +36,7 @@ def _seed_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
 def _sdpa_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     q, k, v = (np.asarray(inputs[n], dtype=np.float64) for n in ("q", "k", "v"))
     kw = {n: inputs.get(n) for n in ("key_padding_mask", "bias", "scale")}
-    p = _weights(
+    p = attention_weights(
         q, k, inputs.get("causal", False), kw["key_padding_mask"], kw["bias"], kw["scale"], _np()
     )
     scale = kw["scale"] if kw["scale"] is not None else 1.0 / math.sqrt(q.shape[-1])

@@ -6,9 +6,17 @@ from typing import Any
 
 import numpy as np
 
+from ..registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
+from ..rotary import ROPE_TYPES, rope, rope_inv_freq
 from ._cases import host_positions
-from ._registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
-from .rotary import ROPE_TYPES, _host_inv_freq, _rope_type, rope, rope_inv_freq
+
+
+def _rope_type(scaling: dict | None) -> str:
+    """The scaling's ``rope_type`` (or the older ``type``) as a model config writes it;
+    ``"default"`` without one. Only valid cases reach an error model: no check here."""
+    if not scaling:
+        return "default"
+    return scaling.get("rope_type", scaling.get("type", "default"))
 
 
 def _rope_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
@@ -22,7 +30,10 @@ def _rope_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     r = inputs.get("rotary_dim") or x.shape[-1]
     scaling = inputs.get("scaling")
     n = int(pos.max()) + 1 if pos.size and _rope_type(scaling) in ("dynamic", "longrope") else None
-    theta, af = _host_inv_freq(r, inputs.get("base", 10000.0), scaling, n)
+    # The public function's float64 frequencies are the host's 60-digit values rounded once.
+    theta, af = rope_inv_freq(
+        r, base=inputs.get("base", 10000.0), scaling=scaling, seq_len=n, dtype="float64"
+    )
     theta = np.asarray(theta)
     phi = np.abs(pos[..., None] * theta)
     half = inputs.get("layout", "half") == "half"

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ._registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
-from .embedding import token_lookup, token_one_hot
+from ..embedding import token_lookup, token_one_hot
+from ..registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
 
 
 def _cases() -> tuple[Case, ...]:

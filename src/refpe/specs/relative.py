@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ._registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
-from .relative import _geometric, alibi, t5_bias
+from ..registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
+from ..relative import alibi, t5_bias
+
+
+def _powers(num_heads: int) -> np.ndarray:
+    """Per head, the power ``g`` in ALiBi's reference code ``slope = ratio**g`` (Press et al.
+    2022, ``get_slopes``): ``1..n`` for the ``n`` heads of the largest power of two
+    ``n <= num_heads``, then ``1, 3, 5, ...`` for the extra heads (the odd slopes of ``2n``)."""
+    n = 2 ** math.floor(math.log2(num_heads))
+    return np.array([*range(1, n + 1), *range(1, 2 * (num_heads - n), 2)], dtype=np.float64)
 
 
 def _alibi_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     """``|B| (1 + g_h)``: a slope computed as the ``g``-th power of a rounded ratio (ALiBi's
     reference code, Bloom) carries ``g`` roundings; the product adds one."""
-    g = np.array([float(gh) for _, gh in _geometric(inputs["num_heads"])])
+    g = _powers(inputs["num_heads"])
     return np.abs(np.asarray(exact)) * (1 + g[:, None, None])
 
 

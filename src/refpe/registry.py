@@ -1,8 +1,9 @@
-"""The spec registry: every formula of FORMULAS.md described once, as data.
+"""The spec registry: every formula of the catalogue described once, as data.
 
 A :class:`Spec` is what the conformance suite runs, what the docs render and what
-``refpe specs`` lists. Formula modules register their specs at import time with
-:func:`register`; :func:`specs` and :func:`spec` read them back.
+``refpe specs`` lists. The family modules of :mod:`refpe.specs` call :func:`register` when
+they are imported, in catalogue order; :func:`specs` and :func:`spec` read them back. This
+module imports nothing of refpe: the formulas, the specs and the suite all build on it.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Erratum:
 
 @dataclass(frozen=True)
 class Spec:
-    """A formula of FORMULAS.md: its math, sources, function, domain, cases and error model."""
+    """A formula of the catalogue: its math, sources, function, domain, cases and error model."""
 
     id: str
     title: str

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ..norm import layer_norm
+from ..registry import Case, ErrorModel, Spec, register
 from ._cases import TINY, normal
-from ._registry import Case, ErrorModel, Spec, register
-from .norm import layer_norm
 
 
 def _ln_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:

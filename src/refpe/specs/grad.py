@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ..grad import embedding_grad
+from ..registry import Case, ErrorModel, Spec, register
 from ._cases import TINY, normal
-from ._registry import Case, ErrorModel, Spec, register
-from .grad import embedding_grad
 
 
 def _grad_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
