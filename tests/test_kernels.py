@@ -189,3 +189,66 @@ print("ok")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path)  # fmt: skip
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+
+
+def test_a_kernel_is_called_only_with_the_arrays_of_its_library():
+    _dispatch = importlib.import_module("refpe.kernels")
+    saved = list(_dispatch._KERNELS["token-lookup"])
+    calls = []
+
+    def spy(ids, table, **kw):
+        calls.append(type(ids).__module__)
+        return NotImplemented
+
+    try:
+        refpe.register_kernel("token-lookup", spy, "test.spy", library="torch")
+        _dispatch._KERNELS["token-lookup"].insert(0, _dispatch._KERNELS["token-lookup"].pop())
+        table = np.eye(3, dtype=np.float32)
+        refpe.token_lookup(np.array([1]), table)  # NumPy's: not tried
+        assert not calls and refpe.last_kernel() == "refpe.kernels.embedding.token_lookup"
+        refpe.token_lookup(torch.tensor([1]), torch.from_numpy(table))
+        assert calls == ["torch"]
+        # arrays of two libraries: no kernel is tried, the reference refuses them
+        with pytest.raises(TypeError, match="mixed array libraries"):
+            refpe.token_lookup(torch.tensor([1]), table)
+        assert calls == ["torch"] and refpe.last_kernel() == "reference"
+    finally:
+        _dispatch._KERNELS["token-lookup"][:] = saved
+
+
+def test_a_table_from_no_array_belongs_to_the_library_of_xp():
+    import array_api_compat.torch as txp
+
+    call_library = importlib.import_module("refpe.kernels").call_library
+    assert call_library((8, 4), {}) == "numpy"
+    assert call_library((8, 4), {"xp": np}) == "numpy"
+    assert call_library((8, 4), {"xp": txp, "dtype": torch.float32}) == "torch"
+    assert call_library((np.arange(3), 4), {"xp": txp}) == "numpy"  # the arrays decide
+    assert call_library((np.arange(3), torch.arange(3)), {}) is None
+    assert call_library((np.ma.masked_array([1]),), {}) is None  # a subclass: the reference
+    assert isinstance(refpe.pe_sinusoidal(8, 4, xp=txp), torch.Tensor)
+    assert refpe.last_kernel() == "refpe.kernels.positional.pe_sinusoidal"
+
+
+def test_kernel_modules_import_only_numpy_and_the_formulas():
+    import ast
+    from pathlib import Path
+
+    allowed = ("numpy", "array_api_compat", "refpe._compat", "refpe._registry", "refpe.kernels")
+    formulas = {"refpe." + name for name in ("positional", "rotary", "embedding", "inputs", "grad")}
+    folder = Path(importlib.import_module("refpe.kernels").__file__).parent
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                ok = name in formulas or name.split(".")[0] in (
+                    "__future__", "collections", "concurrent", "contextvars", "functools",
+                    "importlib", "inspect", "itertools", "json", "math", "operator", "os", "sys",
+                    "threading", "typing", "warnings", "torch", "jax",
+                ) or name.startswith(allowed)  # fmt: skip
+                assert ok and name != "refpe", f"{path.name} imports {name}"

@@ -178,3 +178,10 @@ def test_rope_jax_declines_tracers_so_jit_and_grad_trace_the_reference():
     g = jax.grad(lambda a: refpe.rope(a, 8).sum())(x)
     assert g.shape == x.shape and refpe.last_kernel() == "reference"
     assert KR.rope_jax(_x((3, 8, 4), "float32"), 8) is NotImplemented  # NumPy: not its arrays
+
+
+def test_rope_torch_into_a_strided_out_buffer():
+    x = _x((2, 4, 16, 8), "float32")
+    out = torch.empty(2, 4, 8, 16).transpose(-1, -2)  # (2, 4, 16, 8), not contiguous
+    assert KT.rope_torch(torch.from_numpy(x), 16, out=out) is out
+    np.testing.assert_array_equal(out.numpy(), refpe.rope(x, 16))
