@@ -6,6 +6,7 @@ import contextlib
 
 import numpy as np
 
+import refpe
 from refpe.registry import EPS
 
 
@@ -45,3 +46,21 @@ def normalised_error(y, exact, dtype: str, scale=1.0) -> float:
     exact = np.asarray(exact, dtype=np.float64)
     err = np.abs(y - exact) / (EPS[dtype] * np.asarray(scale, dtype=np.float64))
     return float(err.max()) if err.size else 0.0
+
+
+def spec_error(spec_id: str, y, inputs: dict, dtype: str) -> float:
+    """The normalised error of ``y`` against the float64 reference on ``inputs`` (as the suite)."""
+    spec = refpe.spec(spec_id)
+    host = {k: v.astype(np.float64) if getattr(v, "dtype", None) == dtype else v for k, v in
+            inputs.items()}  # fmt: skip
+    exact = np.asarray(spec.function(**host), dtype=np.float64)
+    scale = spec.error.bound_scale(host, exact, dtype)
+    diff = np.abs(to_numpy(y).astype(np.float64) - exact)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(diff == 0, 0.0, diff / (EPS[dtype] * scale))
+    return float(err.max()) if err.size else 0.0
+
+
+def random_array(shape, dtype, seed=0) -> np.ndarray:
+    """Standard normal values of ``shape`` in ``dtype``, from ``seed``."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)

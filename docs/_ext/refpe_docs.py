@@ -769,6 +769,7 @@ def _documenter(obj: Any) -> str:
 
 def api_page() -> str:
     import refpe
+    from refpe.kernels import HOT
 
     spec_fns = {s.function: s for s in refpe.specs()}
     out = [heading("API reference")]
@@ -818,9 +819,12 @@ def api_page() -> str:
     )
     for n in ("last_kernel", "kernels", "register_kernel"):
         out.append(f".. autofunction:: refpe.{n}\n")
-    out.append(".. automodule:: refpe.backends.kernels\n   :no-members:\n")
-    for n in ("fastest", "register", "sinusoid_table"):
-        out.append(f".. autofunction:: refpe.backends.kernels.{n}\n")
+    out.append(".. autodata:: refpe.kernels.HOT\n   :no-value:\n")
+    for mod_name in sorted(
+        {path.split(":")[0] for h in HOT.values() for path in h.builtin.values()}
+    ):
+        out.append(f".. automodule:: refpe.kernels.{mod_name}\n   :no-members:\n")
+    out.append(".. autofunction:: refpe.kernels.positional.sinusoid_table\n")
     out.append(heading("The registry", "-"))
     for n in ("spec", "specs"):
         out.append(f".. autofunction:: refpe.{n}\n")

@@ -34,15 +34,13 @@ from .tokenize import tok_bpe, tok_char, tok_wordpiece
 # ``from refpe.specs import rotary`` (``import refpe.specs as m`` would give the function).
 from . import specs as _specs
 from .registry import spec, specs
-from . import embedding, grad, inputs, positional, rotary
-from ._dispatch import dispatching as _dispatching, kernels, last_kernel, register_kernel
+from .kernels import HOT as _HOT, dispatching as _dispatching, kernels, last_kernel
+from .kernels import register_kernel
 
 # The hot specs answer through registered fast kernels; the reference stays in its module
 # (``refpe.rotary.rope``) and behind ``kernel="reference"``.
-pe_sinusoidal = _dispatching("pe-sinusoidal", positional.pe_sinusoidal)
-rope = _dispatching("rope", rotary.rope)
-token_lookup = _dispatching("token-lookup", embedding.token_lookup)
-input_add = _dispatching("input-add", inputs.input_add)
-embedding_grad = _dispatching("embedding-grad", grad.embedding_grad)
+for _spec_id, _hot in _HOT.items():
+    globals()[_hot.function] = _dispatching(_spec_id, globals()[_hot.function])
+del _spec_id, _hot
 
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 Every benchmark (a *work*: one spec, one backend, one size) runs a few *candidates* on the
 same inputs: ``reference`` (the refpe function with ``kernel="reference"``), ``kernel``
-(``refpe.backends.kernels``: what the public function answers through by default),
+(``refpe.kernels``: what the public function answers through by default),
 ``peer`` (what people use: the float32 ``pow``-form sinusoid, Hugging Face's
 ``apply_rotary_pos_emb``, ``np.take`` / ``F.embedding``, ``np.add.at`` / ``index_add_``,
 gensim, ``tokenizers``) and ``copy`` (a memory copy of the output's bytes on the same
@@ -58,9 +58,13 @@ from typing import Any
 import numpy as np
 
 import refpe
+from refpe.kernels import embedding as KE
+from refpe.kernels import grad as KG
+from refpe.kernels import positional as KP
+from refpe.kernels import rotary as KR
+from refpe.kernels import rotary_torch as KT
 
 from . import get
-from . import kernels as K
 
 SCHEMA = "refpe-bench/1"
 SPECS = (
@@ -224,6 +228,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
     xp = _xp(backend)
     B = get(backend)
     key = (T, d, 10000.0, "interleaved", "transformer", 0, "float32")
+    sinusoid = KP.pe_sinusoidal_torch if backend == "torch" else KP.pe_sinusoidal
     if backend == "torch":
         import torch
 
@@ -235,7 +240,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
             return pe
 
         def build() -> Any:
-            table = K.sinusoid_table.__wrapped__(*key)
+            table = KP.sinusoid_table.__wrapped__(*key)
             table.flags.writeable = True
             return torch.from_numpy(table)
 
@@ -246,7 +251,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
             return _numpy_pow_form(T, d)
 
         def build() -> Any:
-            return K.sinusoid_table.__wrapped__(*key)
+            return KP.sinusoid_table.__wrapped__(*key)
 
         peer_name = "NumPy pow form: exp(arange(0,d,2)*(-ln(1e4)/d)) in float32"
     table = pow_form()
@@ -270,7 +275,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
                 "kernel-cached",
                 "kernel",
                 "kernels.pe_sinusoidal (cached)",
-                lambda: K.pe_sinusoidal(T, d, dtype="float32", xp=xp),
+                lambda: sinusoid(T, d, dtype="float32", xp=xp),
             ),
             Candidate("peer", "peer", peer_name, pow_form),
             _sin(backend, table),
@@ -281,7 +286,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
     )
     ids = np.random.default_rng(1).integers(0, T, size["ids"])
     pos = B.asarray(ids, None, "cpu")
-    cached = K.pe_sinusoidal(T, d, dtype="float32", xp=xp)
+    cached = sinusoid(T, d, dtype="float32", xp=xp)
     if backend == "torch":
         import torch
 
@@ -313,7 +318,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
                 "kernel",
                 "kernel",
                 "kernels.pe_sinusoidal(positions), cached table",
-                lambda: K.pe_sinusoidal(pos, d, dtype="float32"),
+                lambda: sinusoid(pos, d, dtype="float32"),
             ),
             Candidate("peer", "peer", take_name, take),
             _copy(backend, take()),
@@ -356,7 +361,7 @@ def far_table_work(T: int, d: int) -> Work:
                 "kernel",
                 "kernel",
                 "kernels.sinusoid_table (uncached)",
-                lambda: K.sinusoid_table.__wrapped__(*key),
+                lambda: KP.sinusoid_table.__wrapped__(*key),
             ),
             Candidate("peer", "peer", "NumPy pow form at positions 10^6..", pow_form),
             Candidate(
@@ -423,7 +428,7 @@ def _rope_jax_works(q: np.ndarray, k: np.ndarray, shape: tuple, hf: Candidate) -
                     "kernel",
                     "kernel",
                     "kernels.rope_jax (jax.jit)",
-                    lambda: (K.rope_jax(jq, T), K.rope_jax(jk, T)),
+                    lambda: (KR.rope_jax(jq, T), KR.rope_jax(jk, T)),
                 ),
                 Candidate(
                     "peer",
@@ -467,10 +472,10 @@ def rope_works(backend: str, size: dict) -> list[Work]:
         return _rope_jax_works(q, k, shape, peer)
     if backend == "torch":
         q, k, oq, ok = (torch.from_numpy(a) for a in (q, k, oq, ok))
-        kern = K.rope_torch
+        kern = KT.rope_torch
         copy_src = torch.cat([q.reshape(-1), k.reshape(-1)])
     else:
-        kern = K.rope
+        kern = KR.rope
         copy_src = np.concatenate([q.reshape(-1), k.reshape(-1)])
 
     return [
@@ -525,13 +530,13 @@ def lookup_works(backend: str, size: dict) -> list[Work]:
         def peer() -> Any:
             return torch.nn.functional.embedding(ids, table)
 
-        peer_name, kern = "F.embedding", K.token_lookup_torch
+        peer_name, kern = "F.embedding", KE.token_lookup_torch
     else:
 
         def peer() -> Any:
             return np.take(table, ids, axis=0)
 
-        peer_name, kern = "np.take(table, ids, axis=0)", K.token_lookup
+        peer_name, kern = "np.take(table, ids, axis=0)", KE.token_lookup
 
     def errors(out: dict[str, Any]) -> dict[str, float]:
         exact = host_table[host_ids].astype(np.float64)
@@ -587,13 +592,13 @@ def input_add_works(backend: str, size: dict) -> list[Work]:
         def peer() -> Any:
             return torch.nn.functional.embedding(ids, table) * c + pe[:T]
 
-        peer_name, kern = "F.embedding(ids, E) * c + pe[:T]", K.input_add_torch
+        peer_name, kern = "F.embedding(ids, E) * c + pe[:T]", KE.input_add_torch
     else:
 
         def peer() -> Any:
             return np.take(table, ids, axis=0) * c + pe[:T]
 
-        peer_name, kern = "np.take(E, ids, axis=0) * c + pe[:T]", K.input_add
+        peer_name, kern = "np.take(E, ids, axis=0) * c + pe[:T]", KE.input_add
 
     def errors(out: dict[str, Any]) -> dict[str, float]:
         h64 = {**host, "table": host["table"].astype(np.float64)}
@@ -648,7 +653,7 @@ def grad_works(backend: str, size: dict) -> list[Work]:
         def peer() -> Any:
             return torch.zeros(V, d).index_add_(0, ids, grad)
 
-        peer_name, kern = "torch.zeros(V, d).index_add_(0, ids, g)", K.embedding_grad_torch
+        peer_name, kern = "torch.zeros(V, d).index_add_(0, ids, g)", KG.embedding_grad_torch
     else:
 
         def peer() -> Any:
@@ -656,7 +661,7 @@ def grad_works(backend: str, size: dict) -> list[Work]:
             np.add.at(out, ids, grad)
             return out
 
-        peer_name, kern = "np.add.at(zeros, ids, g)", K.embedding_grad
+        peer_name, kern = "np.add.at(zeros, ids, g)", KG.embedding_grad
     sample = np.unique(np.r_[np.arange(min(V, 50)), g.integers(0, V, 200)])
 
     def errors(out: dict[str, Any]) -> dict[str, float]:

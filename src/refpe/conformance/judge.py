@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from refpe._registry import EPS
+from refpe.registry import EPS
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The hot specs' public functions, as users call them, as subjects: one per spec and backend.
 
 ``refpe.rope`` and the other hot functions answer through a fast kernel
-(``refpe.backends.kernels``) where one takes the call. Each subject is named
+(``refpe.kernels``) where one takes the call. Each subject is named
 ``kernel:<spec id>:<backend>`` and feeds the case's host arguments to the public function
 as that backend's arrays on the CPU (PyTorch tensors through ``torch.from_numpy``,
 no copy); the suite judges the result with the spec's error model, bad inputs included, so a
@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+
+from refpe.kernels import HOT
 
 from ..subjects import Subject, register_subject
 
@@ -69,42 +71,34 @@ def _jax_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, An
     return call
 
 
-#: ``(spec id, backend)``: the public function of each hot spec, run on that library's arrays.
-KERNEL_SPECS = (
-    *((s, b) for s in ("pe-sinusoidal", "rope", "token-lookup", "input-add", "embedding-grad")
-      for b in ("numpy", "torch")),
-    ("pe-sinusoidal", "jax"),
-    ("rope", "jax"),
-)  # fmt: skip
 CALLS = {"numpy": _numpy_call, "torch": _torch_call, "jax": _jax_call}
 
 
-def _public(spec_id: str) -> Callable[..., Any]:
+def _public(name: str) -> Callable[..., Any]:
     def fn(*args: Any, **kwargs: Any) -> Any:
         import refpe
 
-        return getattr(refpe, refpe.spec(spec_id).function.__name__)(*args, **kwargs)
+        return getattr(refpe, name)(*args, **kwargs)
 
     return fn
 
 
 def kernel_subjects() -> list[Subject]:
-    """A subject for every pair in :data:`KERNEL_SPECS`: ``refpe.<function>`` as users call
-    it (``kernel="auto"``); each result names what answered (:func:`refpe.last_kernel`)."""
-    found = []
-    for spec_id, backend in KERNEL_SPECS:
-        make = CALLS[backend]
-        found.append(
-            Subject(
-                name=f"kernel:{spec_id}:{backend}",
-                spec=spec_id,
-                library=backend,
-                call=make(spec_id, _public(spec_id)),
-                dtypes=DTYPES[backend],
-                convention={"kernel": "auto"},
-            )
+    """A subject for every hot spec and library with a kernel (:data:`refpe.kernels.HOT`):
+    ``refpe.<function>`` as users call it (``kernel="auto"``); each result names what
+    answered (:func:`refpe.last_kernel`)."""
+    return [
+        Subject(
+            name=f"kernel:{spec_id}:{backend}",
+            spec=spec_id,
+            library=backend,
+            call=CALLS[backend](spec_id, _public(hot.function)),
+            dtypes=DTYPES[backend],
+            convention={"kernel": "auto"},
         )
-    return found
+        for spec_id, hot in HOT.items()
+        for backend in hot.libraries
+    ]
 
 
 register_subject(*kernel_subjects())

@@ -1,0 +1,234 @@
+r"""The ``pe-sinusoidal`` kernels: a cached table, built by angle addition and rounded once.
+
+================  ==========================================================================
+library           kernel
+================  ==========================================================================
+NumPy             the cached read-only table (:func:`sinusoid_table`); rows by ``take``
+PyTorch           a copy of the cached table on the device; rows by ``F.embedding``
+JAX               the cached table on the device (JAX arrays are immutable); ``jnp.take``
+================  ==========================================================================
+
+Source: Vaswani et al. (2017) §3.5; seed 004 §3.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from refpe.positional import frequencies
+
+from . import _common
+from ._common import in_threads, integer, namespace_library, np_dtype, size
+
+__all__ = ["pe_sinusoidal", "pe_sinusoidal_jax", "pe_sinusoidal_torch", "sinusoid_table"]
+
+
+@functools.lru_cache(maxsize=32)
+def sinusoid_table(
+    n: int, d: int, base: float, layout: str, schedule: str, offset: int, dtype: str
+) -> np.ndarray:
+    r"""The read-only table ``pe_sinusoidal(n, d, ...)`` in ``dtype``, cached by every parameter.
+
+    .. math::
+
+        \sin((a + b)\,\omega) + i\cos((a + b)\,\omega)
+        = \bigl(\sin a\omega + i\cos a\omega\bigr)\bigl(\cos b\omega - i \sin b\omega\bigr)
+
+    for rows ``p = a + b`` with ``a`` a multiple of 64 and ``b < 64``: two small float64
+    tables of sines and cosines and one complex128 product per element, whose real and
+    imaginary parts are the interleaved ``(sin, cos)`` pair. float64 is computed directly,
+    as the reference does.
+
+    Source: Vaswani et al. (2017) §3.5; ``omega`` from :func:`refpe.positional.frequencies`.
+
+    Precision: every float64 rounding is below :math:`2^{-28}` here (positions
+    :math:`< 2^{24}`), so float32/float16 tables are the exact values rounded once
+    (within :math:`\epsilon/4`); float64 tables are bit-identical to the reference.
+    """
+    w = np.array([float(o) for o in frequencies(d, float(base), schedule)])
+    m, B = len(w), 64
+    pairs = np.empty((n, 2 * m), dtype=dtype)
+    if dtype == "float64":
+        angle = (np.arange(n) + offset)[:, None] * w
+        pairs[:, 0::2], pairs[:, 1::2] = np.sin(angle), np.cos(angle)
+    elif n:
+        A = (np.arange(0, n, B) + offset)[:, None] * w
+        z = np.sin(A) + 1j * np.cos(A)
+        b = np.arange(B)[:, None] * w
+        e = np.cos(b) - 1j * np.sin(b)
+
+        def rows_of(ks: range) -> None:
+            block = np.empty((B, m), dtype=np.complex128)
+            for k in ks:
+                rows = pairs[k * B : (k + 1) * B]
+                np.multiply(z[k], e[: len(rows)], out=block[: len(rows)])
+                np.copyto(rows, block[: len(rows)].view(np.float64), casting="same_kind")
+
+        in_threads(rows_of, len(z), threads=_common.THREADS if n * m > 2**18 else 1)
+    if layout == "interleaved" and 2 * m == d:
+        table = pairs
+    elif layout == "interleaved":
+        table = np.zeros((n, d), dtype=dtype)
+        width = min(2 * m, d)
+        table[:, :width] = pairs[:, :width]
+    else:
+        table = np.zeros((n, d), dtype=dtype)
+        cos = min(m, d - m)
+        table[:, :m], table[:, m : m + cos] = pairs[:, 0::2], pairs[:, 1 : 2 * cos : 2]
+    table.flags.writeable = False
+    return table
+
+
+def _default_float(lib: str) -> str:
+    """The default real floating dtype of ``lib`` (JAX: float32 unless x64 is on)."""
+    if lib == "torch":
+        import torch
+
+        return str(torch.get_default_dtype()).rsplit(".", 1)[-1]
+    if lib == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(0.0).dtype.name
+    return "float64"
+
+
+@functools.lru_cache(maxsize=32)
+def _jax_table(key: tuple, device: Any) -> Any:
+    """The cached table as a JAX array on ``device`` (JAX arrays are immutable: no copy)."""
+    import jax
+
+    return jax.device_put(sinusoid_table(*key), device)
+
+
+@functools.lru_cache(maxsize=32)
+def _torch_table(key: tuple, device: str) -> Any:
+    """The cached table as a tensor on ``device`` (a copy: a tensor cannot be read-only)."""
+    import torch
+
+    return torch.from_numpy(sinusoid_table(*key).copy()).to(device)
+
+
+def _uncached(lib: str, key: tuple, device: Any) -> Any:
+    """A table too large to keep, built for this call, in ``lib`` on ``device``."""
+    table = sinusoid_table.__wrapped__(*key)
+    table.flags.writeable = True
+    if lib == "jax":
+        import jax
+
+        return jax.device_put(table, device)
+    if lib == "torch":
+        import torch
+
+        return torch.from_numpy(table).to(device or "cpu")
+    return table
+
+
+def _rows(lib: str, key: tuple, positions: Any) -> Any:
+    """The rows at ``positions`` of the cached table ``key``, in ``lib``."""
+    if lib == "torch":
+        import torch
+
+        return torch.nn.functional.embedding(positions, _torch_table(key, str(positions.device)))
+    if lib == "jax":
+        import jax.numpy as jnp
+
+        return jnp.take(_jax_table(key, next(iter(positions.devices()))), positions, axis=0)
+    return np.take(sinusoid_table(*key), positions, axis=0)
+
+
+def _sinusoid(lib: str, positions: Any, d: int, *, base: float, layout: str | None,
+              schedule: str, offset: int, dtype: Any, xp: Any, device: Any) -> Any:  # fmt: skip
+    """The kernel of library ``lib`` (whose arrays, or namespace, the call has)."""
+    is_int = isinstance(positions, int) and not isinstance(positions, bool)
+    if not is_int and (not hasattr(positions, "dtype") or xp is not None or device is not None):
+        return NotImplemented  # the reference checks xp and device against the positions
+    if is_int and namespace_library(xp) != lib:
+        return NotImplemented  # a table for another library
+    if dtype is None and lib in ("torch", "jax"):  # the namespace's default float, as the reference
+        dtype = _default_float(lib)
+    dt = np_dtype(dtype)
+    if lib == "jax" and dt is not None and _default_float("jax") == "float32" and dt == np.float64:
+        return NotImplemented  # JAX without x64: the reference says what it does
+    lay = layout or ("interleaved" if schedule == "transformer" else "concatenated")
+    ok = (
+        dt is not None
+        and isinstance(d, int)
+        and not isinstance(d, bool)
+        and d > 0
+        and isinstance(base, (int, float))
+        and math.isfinite(base)
+        and base > 0
+        and lay in ("interleaved", "concatenated")
+        and schedule in ("transformer", "t2t")
+        and isinstance(offset, int)
+        and offset >= 0
+        and (is_int or integer(positions))
+    )
+    if not ok:
+        return NotImplemented
+    top = positions - 1 if is_int else int(positions.max()) if size(positions) else -1
+    if top + offset > (2048 if dt.name == "float16" else _common.MAX_CACHED - 1):
+        return NotImplemented  # past float16's exact integers the reference warns
+    if is_int:
+        if positions <= 0:
+            return NotImplemented
+        key = (positions, d, float(base), lay, schedule, offset, dt.name)
+        if positions * d > _common.CACHE_ELEMENTS:
+            return _uncached(lib, key, device)
+        if lib == "torch":  # a tensor cannot be read-only: a copy, so the cache stays exact
+            return _torch_table(key, str(device or "cpu")).clone()
+        return _jax_table(key, device) if lib == "jax" else sinusoid_table(*key)
+    if size(positions) == 0 or int(positions.min()) < 0:
+        return NotImplemented
+    rows = max(1024, 1 << top.bit_length())
+    if rows * d > _common.CACHE_ELEMENTS or rows > 8 * max(1024, size(positions)):
+        return NotImplemented  # a table far larger than the rows asked for: the reference
+    return _rows(lib, (rows, d, float(base), lay, schedule, offset, dt.name), positions)
+
+
+def _kernel(lib: str) -> Callable[..., Any]:
+    """The ``pe-sinusoidal`` kernel of ``lib``; all three are named ``pe_sinusoidal``."""
+
+    def pe_sinusoidal(
+        positions: Any,
+        d: int,
+        *,
+        base: float = 10000.0,
+        layout: str | None = None,
+        schedule: str = "transformer",
+        offset: int = 0,
+        dtype: Any = None,
+        xp: Any = None,
+        device: Any = None,
+    ) -> Any:
+        return _sinusoid(lib, positions, d, base=base, layout=layout, schedule=schedule,
+                         offset=offset, dtype=dtype, xp=xp, device=device)  # fmt: skip
+
+    pe_sinusoidal.__qualname__ = "pe_sinusoidal"
+    pe_sinusoidal.__doc__ = _DOC.format(library=lib)
+    return pe_sinusoidal
+
+
+_DOC = r""":func:`refpe.pe_sinusoidal` for {library} from a cached table (:func:`sinusoid_table`).
+
+    .. math::
+
+        PE[p, 2i] = \sin(p\,\omega_i),\quad PE[p, 2i+1] = \cos(p\,\omega_i)
+
+    An int ``n`` returns the cached read-only table itself (NumPy: ``writeable`` is False;
+    PyTorch: a copy of a cached tensor; JAX: the cached array); an array of positions in
+    ``[0, 2^24)`` is a row lookup (``take``) in the cached table of the next power-of-two
+    length, when that table is small (at most ``CACHE_ELEMENTS`` values, at most 8 times the
+    rows asked for); other positions are computed by the reference.
+
+    Source: Vaswani et al. (2017) §3.5; seed 004 §3. Precision: as :func:`sinusoid_table`.
+    """
+
+pe_sinusoidal = _kernel("numpy")
+pe_sinusoidal_torch = _kernel("torch")
+pe_sinusoidal_jax = _kernel("jax")
