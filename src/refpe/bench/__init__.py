@@ -37,6 +37,11 @@ JSON (``--json PATH``), schema ``refpe-bench/1``::
 ``error`` is ``max |y - y64| / (eps * scale)`` (``scale`` from the spec; 0 means
 bit-exact) or ``null`` where not measured; ``peak_bytes`` is the tracemalloc peak of one
 extra, untimed call (NumPy candidates of file readers and of the embedding gradient).
+
+The pieces: ``work`` (what is measured, at which sizes; a work and its candidates),
+``works_tables``, ``works_rope``, ``works_embedding`` and ``works_text`` (the works of each
+spec), ``timing`` (round-robin timing, peak memory, the machine) and ``target_table``
+(the performance targets). This module puts them together: ``run``.
 """
 
 from __future__ import annotations
@@ -162,6 +167,8 @@ def sweep(
 
 
 def works_for(specs: Iterable[str], backends: Iterable[str], quick: bool, tmp: str) -> list[Work]:
+    """The works of ``specs`` on ``backends`` at the quick or full sizes: host-only specs on
+    the first backend only, optional backends on their own specs only; files go under ``tmp``."""
     sizes = QUICK if quick else FULL
     found: list[Work] = []
     backends = list(backends)
