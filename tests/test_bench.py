@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import refpe
-from refpe.backends import bench
+from refpe import bench
 from refpe.cli import main
 
 CANDIDATE_KEYS = {"role", "name", "median_s", "min_s", "runs_s", "gbytes_per_s", "vs_copy",
@@ -188,10 +188,10 @@ def test_zipf_ids_in_range():
 
 
 def test_json_is_strict_and_written_atomically(tmp_path, monkeypatch):
-    from refpe import _cli_bench
+    from refpe.cli import bench as cli_bench
 
     doc = {"a": [1.0, float("inf")], "b": {"c": float("nan"), "d": -float("inf")}, "e": "x"}
-    assert _cli_bench._strict(doc) == {"a": [1.0, "inf"], "b": {"c": "nan", "d": "-inf"},
+    assert cli_bench._strict(doc) == {"a": [1.0, "inf"], "b": {"c": "nan", "d": "-inf"},
                                        "e": "x"}  # fmt: skip
     path = tmp_path / "b.json"
     path.write_text("old")

@@ -144,3 +144,16 @@ def test_console_script_runs():
     )
     out = subprocess.run([exe, "specs", "--json"], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)
+
+
+def test_python_m_refpe_is_the_command_with_its_exit_status():
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "refpe", *argv], capture_output=True, text=True
+        )
+
+    listed = run("specs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["id"] for r in json.loads(listed.stdout)] == [s.id for s in refpe.specs()]
+    bad = run("conformance", "--spec", "no-such-spec", "--no-progress")
+    assert bad.returncode == 2 and "refpe: error:" in bad.stderr and "no-such-spec" in bad.stderr

@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refpe
-from refpe.registry import EPS
 from refpe.kernels import embedding as KE
 from refpe.kernels import grad as KG
 from refpe.kernels import positional as KP
 from refpe.kernels import rotary as KR
 from refpe.kernels import rotary_torch as KT
+from refpe.registry import EPS
 
 torch = pytest.importorskip("torch")
 

@@ -10,8 +10,8 @@ from helpers import no_change, spec_error, to_numpy, xp_asarray
 from helpers import random_array as _x
 
 import refpe
-from refpe.registry import EPS
 from refpe.kernels import _common
+from refpe.registry import EPS
 
 torch = pytest.importorskip("torch")
 

@@ -8,15 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from refpe import _cli_vectors
 from refpe import vectors as V
+from refpe.cli import vectors as cli_vectors
 
 WORDS = ["the", "深度", "naïve", "Apple"]
 
 
 def run(*argv: str) -> int:
     p = argparse.ArgumentParser(prog="refpe")
-    _cli_vectors.add_parser(p.add_subparsers(dest="command", required=True))
+    cli_vectors.add_parser(p.add_subparsers(dest="command", required=True))
     args = p.parse_args(["vectors", *argv])
     return args.handler(args)
 
@@ -119,7 +119,7 @@ def test_errors_are_one_line(tmp_path, capsys):
 
 def test_progress_bar_for_big_files(source, monkeypatch, tmp_path):
     path, _ = source
-    monkeypatch.setattr(_cli_vectors, "PROGRESS_BYTES", 0)
+    monkeypatch.setattr(cli_vectors, "PROGRESS_BYTES", 0)
     calls = []
     real = V.read
 

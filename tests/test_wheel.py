@@ -1,5 +1,6 @@
-"""A real wheel (not an editable install) installs refpe, refpe.backends and refpe.conformance,
-the console script entry point and the pytest plugin, and nothing as a bare top-level module."""
+"""A real wheel (not an editable install) installs refpe, refpe.backends, refpe.conformance,
+refpe.bench and refpe.cli, the console script entry point and the pytest plugin, and nothing as a
+bare top-level module."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ def test_wheel_holds_the_three_packages_and_no_bare_modules(wheel):
         "refpe/backends/torch.py",
         "refpe/conformance/__init__.py",
         "refpe/conformance/adapters/__init__.py",
+        "refpe/bench/__init__.py",
+        "refpe/bench/works_rope.py",
+        "refpe/cli/__init__.py",
+        "refpe/cli/bench.py",
+        "refpe/__main__.py",
         "refpe/py.typed",
     ):
         assert module in names

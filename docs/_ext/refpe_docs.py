@@ -853,9 +853,9 @@ def cli_page() -> str:
         parser = refpe.cli.parser()
         out = [heading("Command-line reference")]
         out.append(
-            "The ``refpe`` command (installed with the package). Exit status: 0 when everything "
-            "asked for passed, 1 when anything failed, 2 for bad usage. Generated from "
-            "``refpe.cli.parser()``.\n"
+            "The ``refpe`` command (installed with the package; ``python -m refpe`` runs the "
+            "same). Exit status: 0 when everything asked for passed, 1 when anything failed, 2 "
+            "for bad usage. Generated from ``refpe.cli.parser()``.\n"
         )
         out.append(".. code-block:: text\n\n" + indent(parser.format_help()) + "\n")
         for name, p in subcommands(parser, "refpe"):

@@ -1,19 +1,16 @@
 """``refpe bench``: throughput of the hot specs against a memory copy and the usual peers.
 
-The harness lives in ``refpe.backends.bench`` (imported when the command runs); this module
-only adds the sub-command to ``refpe``'s parser.
+The harness lives in ``refpe.bench`` (imported when the command runs); this module adds the
+sub-command to ``refpe``'s parser and prints the harness's results.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 from typing import Any
 
-
-def _csv(values: list[str] | None) -> list[str]:
-    return [v for item in values or () for v in item.split(",") if v]
+from .common import UsageError, console, split_csv
 
 
 def _fmt(v: Any, unit: str = "") -> str:
@@ -39,27 +36,25 @@ def _strict(v: Any) -> Any:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
-    from .backends import bench
-    from .cli import UsageError
+    from refpe import bench
 
     specs = list(args.specs) or list(bench.SPECS)
     for s in specs:
         if s not in bench.SPECS:
             raise UsageError(f"no benchmark for spec {s!r}; benchmarked: {', '.join(bench.SPECS)}")
-    backends = _csv(args.backend) or list(bench.BACKENDS)
+    backends = split_csv(args.backend) or list(bench.BACKENDS)
     known = (*bench.BACKENDS, *bench.OPTIONAL)
     for b in backends:
         if b not in known:
             raise UsageError(f"unknown bench backend {b!r}; known: {', '.join(known)}")
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    out = console()
 
     def progress(rec: dict[str, Any]) -> None:
-        console.print(f"measured {rec['spec']} {rec['case']} [{rec['backend']}]")
+        out.print(f"measured {rec['spec']} {rec['case']} [{rec['backend']}]")
 
     doc = bench.run(
         specs, backends, quick=args.quick, sweeps=args.sweep, repeats=args.repeats,
@@ -76,15 +71,15 @@ def _bench(args: argparse.Namespace) -> int:
                 _fmt(c.get("gbytes_per_s")), _fmt(c.get("vs_copy")), _fmt(c.get("vs_peer")),
                 _fmt(c.get("error"), "err"), c.get("skipped") or c["name"],
             )  # fmt: skip
-    console.print(t)
+    out.print(t)
     for tg in doc["targets"]:
         mark = "met" if tg["met"] else "NOT met"
-        console.print(f"target {mark}: {tg['name']}: measured {tg['measured']:.3g}")
+        out.print(f"target {mark}: {tg['name']}: measured {tg['measured']:.3g}")
     if args.json:
-        from .conformance.report import write_json
+        from refpe.conformance.report import write_json
 
         write_json(args.json, _strict(doc))  # atomically
-        console.print(f"JSON written to {args.json}")
+        out.print(f"JSON written to {args.json}")
     return 0
 
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .vectors import FORMATS
+from refpe.vectors import FORMATS
 
 #: Files at least this large get a progress bar (on stderr).
 PROGRESS_BYTES = 16 << 20
@@ -82,7 +82,7 @@ def _progress(path: str, show: bool) -> Iterator[Callable[[int, int], None] | No
 
 
 def _read(path: str, fmt: str | None, args: argparse.Namespace) -> tuple[list[str], Any]:
-    from .vectors import detect, read
+    from refpe.vectors import detect, read
 
     with _progress(path, args.progress) as progress:
         return read(
@@ -109,7 +109,7 @@ def _failing(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 @_failing
 def _info(args: argparse.Namespace) -> int:
-    from .vectors import info, read
+    from refpe.vectors import info, read
 
     facts = info(args.path, format=args.format)
     if args.check:
@@ -125,7 +125,7 @@ def _info(args: argparse.Namespace) -> int:
 
 @_failing
 def _convert(args: argparse.Namespace) -> int:
-    from .vectors import write
+    from refpe.vectors import write
 
     words, vectors = _read(args.source, args.__dict__["from"], args)
     write(args.target, words, vectors, format=args.to, newline=args.newline)
@@ -144,7 +144,7 @@ def _vocab(path: str) -> Any:
 def _align(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .vectors import align
+    from refpe.vectors import align
 
     words, vectors = _read(args.vectors, args.format, args)
     init_args = {"std": args.std} if args.std is not None else {}

@@ -1,0 +1,229 @@
+"""``refpe bench``: throughput of the hot specs, as ratios measured in the same run.
+
+Every benchmark (a *work*: one spec, one backend, one size) runs a few *candidates* on the
+same inputs: ``reference`` (the refpe function with ``kernel="reference"``), ``kernel``
+(``refpe.kernels``: what the public function answers through by default),
+``peer`` (what people use: the float32 ``pow``-form sinusoid, Hugging Face's
+``apply_rotary_pos_emb``, ``np.take`` / ``F.embedding``, ``np.add.at`` / ``index_add_``,
+gensim, ``tokenizers``) and ``copy`` (a memory copy of the output's bytes on the same
+backend; for file readers, reading the file's bytes). Candidates are timed round-robin
+(warm-up rounds first, then ``repeats`` rounds, each candidate once per round, the backend
+synchronised after each call) so a shared machine's load falls on all of them alike; the
+median is reported (a work whose rounds would take over a minute gets fewer, at least 3).
+``vs_copy = t_copy / t`` (1.0: copy speed) and ``vs_peer = t_peer / t`` (> 1: faster than
+the peer) compare within the run; for the sinusoid table ``vs_sin = t_sin / t`` compares with
+the library's own float32 ``sin`` over as many elements. Where cheap, each output's normalised
+error under the spec's error model is measured against the float64 reference.
+
+JSON (``--json PATH``), schema ``refpe-bench/1``::
+
+    {"schema": "refpe-bench/1", "created": ISO-8601 UTC, "quick": bool, "seconds": float,
+     "machine": {"platform", "processor", "cpus", "memory_bytes", "python",
+                 "load_before": [1, 5, 15 min], "load_after": [...], "torch_threads"},
+     "libraries": {name: version},
+     "settings": {"repeats": int, "warmup": int},
+     "results": [{"spec", "case", "backend", "device", "dtype", "shape": {...},
+                  "bytes": int (the bytes the copy baseline moves), "note": str,
+                  "candidates": {label: {"role": "reference"|"kernel"|"peer"|"copy"|"baseline",
+                                         "name": what ran, "median_s", "min_s",
+                                         "runs_s": [...], "gbytes_per_s",
+                                         "vs_copy", "vs_peer", "vs_sin", "error",
+                                         "peak_bytes",
+                                         "skipped": reason (then no timings)}}}],
+     "targets": [{"name", "measured", "target", "met"}],
+     "sweeps": [{"spec", "backend", "axis": "T"|"d", "fixed": {...},
+                 "points": [{"T", "d", "seconds": {label: median_s}}]}]}
+
+``error`` is ``max |y - y64| / (eps * scale)`` (``scale`` from the spec; 0 means
+bit-exact) or ``null`` where not measured; ``peak_bytes`` is the tracemalloc peak of one
+extra, untimed call (NumPy candidates of file readers and of the embedding gradient).
+
+The pieces: ``work`` (what is measured, at which sizes; a work and its candidates),
+``works_tables``, ``works_rope``, ``works_embedding`` and ``works_text`` (the works of each
+spec), ``timing`` (round-robin timing, peak memory, the machine) and ``target_table``
+(the performance targets). This module puts them together: ``run``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gc
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from refpe.backends import get
+
+from .target_table import TARGETS, targets
+from .timing import BUDGET_S, machine, peak_bytes, run_work, time_round_robin, versions
+from .work import (
+    BACKENDS,
+    FULL,
+    OPTIONAL,
+    QUICK,
+    SPECS,
+    Candidate,
+    Work,
+    copy_candidate,
+    normalised,
+    zipf_ids,
+)
+from .works_embedding import REFERENCE_GRAD_LIMIT, grad_works, input_add_works, lookup_works
+from .works_rope import rope_works
+from .works_tables import FAR, far_table_work, sinusoid_works
+from .works_text import reader_works, wordpiece_works
+
+__all__ = [
+    "BACKENDS",
+    "BUDGET_S",
+    "BUILDERS",
+    "FAR",
+    "FULL",
+    "HOST_ONLY",
+    "OPTIONAL",
+    "QUICK",
+    "REFERENCE_GRAD_LIMIT",
+    "SCHEMA",
+    "SPECS",
+    "SWEEP_D",
+    "SWEEP_HEAD",
+    "SWEEP_T",
+    "TARGETS",
+    "Candidate",
+    "Work",
+    "copy_candidate",
+    "far_table_work",
+    "grad_works",
+    "input_add_works",
+    "lookup_works",
+    "machine",
+    "normalised",
+    "peak_bytes",
+    "reader_works",
+    "rope_works",
+    "run",
+    "run_work",
+    "sinusoid_works",
+    "sweep",
+    "targets",
+    "time_round_robin",
+    "versions",
+    "wordpiece_works",
+    "works_for",
+    "zipf_ids",
+]
+
+SCHEMA = "refpe-bench/1"
+SWEEP_T = (128, 512, 2048, 8192, 32768)
+SWEEP_D = (64, 256, 1024, 4096)
+SWEEP_HEAD = (64, 128, 256, 512)
+
+BUILDERS: dict[str, Callable[..., list[Work]]] = {
+    "pe-sinusoidal": sinusoid_works,
+    "rope": rope_works,
+    "token-lookup": lookup_works,
+    "input-add": input_add_works,
+    "embedding-grad": grad_works,
+    "pretrained-formats": reader_works,
+    "tok-wordpiece": wordpiece_works,
+}
+#: Specs measured once whatever the backend (host file readers and tokenisers).
+HOST_ONLY = ("pretrained-formats", "tok-wordpiece")
+
+
+def sweep(
+    spec: str,
+    backend: str,
+    repeats: int,
+    t_values: Iterable[int] = SWEEP_T,
+    d_values: Iterable[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Time against size: ``T`` at fixed ``d`` and ``d`` at fixed ``T`` (rope: ``d`` is the
+    head width of ``(1, 8, T, d)``, 64..512)."""
+    if d_values is None:
+        d_values = SWEEP_HEAD if spec == "rope" else SWEEP_D
+    fixed_d = 128 if spec == "rope" else 512
+    curves = []
+    for axis, values, fixed in (("T", t_values, {"d": fixed_d}), ("d", d_values, {"T": 2048})):
+        points = []
+        for v in values:
+            T, d = (v, fixed["d"]) if axis == "T" else (fixed["T"], v)
+            if spec == "pe-sinusoidal":
+                work = sinusoid_works(backend, {"T": T, "d": d, "ids": (1, T)})[0]
+            elif spec == "rope":
+                work = rope_works(backend, {"shape": (1, 8, T, d)})[0]
+            else:
+                work = lookup_works(backend, {"V": 50000, "d": d, "ids": (1, T)})[0]
+            work.errors = None
+            rec = run_work(work, repeats, 1)
+            seconds = {k: c.get("median_s") for k, c in rec["candidates"].items()}
+            points.append({"T": T, "d": d, "seconds": seconds})
+        curves.append(
+            {"spec": spec, "backend": backend, "axis": axis, "fixed": fixed, "points": points}
+        )
+    return curves
+
+
+def works_for(specs: Iterable[str], backends: Iterable[str], quick: bool, tmp: str) -> list[Work]:
+    """The works of ``specs`` on ``backends`` at the quick or full sizes: host-only specs on
+    the first backend only, optional backends on their own specs only; files go under ``tmp``."""
+    sizes = QUICK if quick else FULL
+    found: list[Work] = []
+    backends = list(backends)
+    for spec in specs:
+        for b in backends[:1] if spec in HOST_ONLY else backends:
+            if spec not in OPTIONAL.get(b, SPECS):
+                continue
+            if spec == "pretrained-formats":
+                found += reader_works(b, sizes[spec], tmp)
+            else:
+                found += BUILDERS[spec](b, sizes[spec])
+    return found
+
+
+def run(
+    specs: Iterable[str] = SPECS,
+    backends: Iterable[str] = BACKENDS,
+    *,
+    quick: bool = False,
+    sweeps: bool = False,
+    repeats: int | None = None,
+    warmup: int = 1,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the benchmarks; the JSON document described in this module's docstring."""
+    specs, backends = list(specs), [b for b in backends if get(b).available() is None]
+    repeats = repeats or (3 if quick else 7)
+    t0 = time.perf_counter()
+    info = machine()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="refpe-bench-") as tmp:
+        for spec in specs:
+            for work in works_for([spec], backends, quick, tmp):
+                results.append(run_work(work, repeats, warmup))
+                if progress:
+                    progress(results[-1])
+                del work
+                gc.collect()
+    curves = []
+    if sweeps:
+        for spec in ("pe-sinusoidal", "rope", "token-lookup"):
+            if spec in specs:
+                for b in backends:
+                    if b in BACKENDS:
+                        curves += sweep(spec, b, 3)
+    info["load_after"] = list(os.getloadavg())
+    return {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "seconds": time.perf_counter() - t0,
+        "machine": info,
+        "libraries": versions(),
+        "settings": {"repeats": repeats, "warmup": warmup},
+        "results": results,
+        "targets": [] if quick else targets(results),
+        "sweeps": curves,
+    }

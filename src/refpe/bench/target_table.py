@@ -1,0 +1,56 @@
+"""The performance targets of ``refpe bench``: what each compares (:data:`TARGETS`) and whether
+a run met it (:func:`targets`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _find(results: list[dict], spec: str, case: str, backend: str) -> dict | None:
+    for r in results:
+        if (r["spec"], r["case"], r["backend"]) == (spec, case, backend):
+            return r
+    return None
+
+
+def _get(r: dict | None, label: str, key: str) -> float | None:
+    if r is None:
+        return None
+    v = r["candidates"].get(label, {}).get(key)
+    return None if v is None else float(v)
+
+
+#: ``(name, (spec, case, backend), candidate, measure, target)``: what each target compares.
+TARGETS = (
+    ("rope numpy float32: kernel >= 40% of copy bandwidth",
+     ("rope", "apply q, k", "numpy"), "kernel", "vs_copy", 0.40),
+    ("rope torch CPU: kernel >= 2x Hugging Face eager apply_rotary_pos_emb",
+     ("rope", "apply q, k", "torch"), "kernel", "vs_peer", 2.0),
+    ("rope jax: kernel >= 1x the usual rotate_half form under jax.jit",
+     ("rope", "apply q, k", "jax"), "kernel", "vs_peer", 1.0),
+    ("sinusoid table float32: kernel >= 1x the float32 pow form",
+     ("pe-sinusoidal", "table", "numpy"), "kernel", "vs_peer", 1.0),
+    ("sinusoid table float32: kernel >= 0.5x np.sin over T*d float32s",
+     ("pe-sinusoidal", "table", "numpy"), "kernel", "vs_sin", 0.5),
+    ("sinusoid table float32: kernel error <= 1 eps32",
+     ("pe-sinusoidal", "table", "numpy"), "kernel", "error", 1.0),
+    ("sinusoid cached lookup >= 80% of np.take",
+     ("pe-sinusoidal", "lookup", "numpy"), "kernel", "vs_peer", 0.80),
+    ("embedding grad numpy: kernel >= 1x np.add.at",
+     ("embedding-grad", "scatter-add", "numpy"), "kernel", "vs_peer", 1.0),
+    ("embedding grad torch: kernel >= 1x index_add_",
+     ("embedding-grad", "scatter-add", "torch"), "kernel", "vs_peer", 1.0),
+)  # fmt: skip
+
+
+def targets(results: list[dict]) -> list[dict[str, Any]]:
+    """The performance targets (:data:`TARGETS`), each with the value measured in this run."""
+    rows = [(name, _get(_find(results, *where), label, key), target)
+            for name, where, label, key, target in TARGETS]  # fmt: skip
+    out = []
+    for name, measured, target in rows:
+        if measured is None:
+            continue
+        met = measured <= target if "error" in name else measured >= target
+        out.append({"name": name, "measured": measured, "target": target, "met": met})
+    return out

@@ -1,0 +1,169 @@
+"""Benchmarks of RoPE (``rope``): rotating ``q`` and ``k`` on NumPy, PyTorch and JAX against
+Hugging Face's ``apply_rotary_pos_emb`` and the usual ``rotate_half`` form under ``jax.jit``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import refpe
+from refpe.kernels import rotary as KR
+from refpe.kernels import rotary_torch as KT
+
+from .work import Candidate, Work, copy_candidate, normalised
+
+
+def _rope_errors(x: np.ndarray, T: int) -> Callable[[dict[str, Any]], dict[str, float]]:
+    """Errors of float32 rotations of ``x`` (the first output) against the float64 reference."""
+
+    def errors(out: dict[str, Any]) -> dict[str, float]:
+        exact = refpe.rope(x.astype(np.float64), T, kernel="reference")
+        return {
+            lab: normalised("rope", v, exact, {"x": x, "positions": T}, "float32")
+            for lab, v in out.items()
+            if lab != "copy"
+        }
+
+    return errors
+
+
+def _hf_cos_sin(T: int, D: int) -> tuple[Any, Any]:
+    """cos and sin as Hugging Face's LlamaRotaryEmbedding computes them (float32)."""
+    import torch
+
+    inv = 1.0 / (10000.0 ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))
+    freqs = (inv[None, :, None] @ torch.arange(T, dtype=torch.float32)[None, None, :]).transpose(
+        1, 2
+    )
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def _rope_jax_works(q: np.ndarray, k: np.ndarray, shape: tuple, hf: Candidate) -> list[Work]:
+    """RoPE on JAX arrays: the kernel (``jax.jit``) against the usual ``rotate_half`` form
+    under ``jax.jit`` with float32 ``pow``-form tables (as Flax/HF write it)."""
+    import jax
+    import jax.numpy as jnp
+
+    T, D = shape[-2], shape[-1]
+    jq, jk = jnp.asarray(q), jnp.asarray(k)
+    inv = 1.0 / (10000.0 ** (jnp.arange(0, D, 2, dtype=jnp.float32) / D))
+    ang = jnp.arange(T, dtype=jnp.float32)[:, None] * inv
+    cos, sin = jnp.cos(jnp.concatenate([ang, ang], -1)), jnp.sin(jnp.concatenate([ang, ang], -1))
+
+    @jax.jit
+    def usual(a: Any, b: Any) -> Any:
+        def rot(x: Any) -> Any:
+            return jnp.concatenate([-x[..., D // 2 :], x[..., : D // 2]], -1)
+
+        return a * cos + rot(a) * sin, b * cos + rot(b) * sin
+
+    copy = jax.jit(lambda a: a + 0.0)
+    both = jnp.concatenate([jq.reshape(-1), jk.reshape(-1)])
+
+    def ref() -> Any:
+        return refpe.rope(jq, T, kernel="reference"), refpe.rope(jk, T, kernel="reference")
+
+    return [
+        Work(
+            "rope",
+            "apply q, k",
+            "jax",
+            "float32",
+            {"q": shape, "k": shape},
+            2 * q.nbytes,
+            [
+                Candidate("reference", "reference", "refpe.rope", ref),
+                Candidate(
+                    "kernel",
+                    "kernel",
+                    "kernels.rope_jax (jax.jit)",
+                    lambda: (KR.rope_jax(jq, T), KR.rope_jax(jk, T)),
+                ),
+                Candidate(
+                    "peer",
+                    "peer",
+                    "rotate_half form under jax.jit (float32 tables)",
+                    lambda: usual(jq, jk),
+                ),
+                Candidate("peer-hf", "baseline", hf.name, hf.fn, hf.skipped),
+                Candidate("copy", "copy", "jax.jit(x + 0)", lambda: copy(both)),
+            ],
+            _rope_errors(q, T),
+            note="half layout, positions 0..T-1; the peer is the usual form compiled by XLA",
+        )
+    ]
+
+
+def rope_works(backend: str, size: dict) -> list[Work]:
+    import torch
+
+    shape = size["shape"]
+    T, D = shape[-2], shape[-1]
+    g = np.random.default_rng(2)
+    q = g.standard_normal(shape).astype(np.float32)
+    k = g.standard_normal(shape).astype(np.float32)
+    cos, sin = _hf_cos_sin(T, D)
+    try:
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+    except ImportError as exc:
+        peer = Candidate("peer", "peer", "transformers apply_rotary_pos_emb", None, f"{exc}")
+    else:
+        tq, tk = torch.from_numpy(q), torch.from_numpy(k)
+        peer = Candidate(
+            "peer",
+            "peer",
+            "transformers apply_rotary_pos_emb (eager, torch CPU)",
+            lambda: apply_rotary_pos_emb(tq, tk, cos, sin),
+        )
+    errors = _rope_errors(q, T)  # q on the host (torch tensors below share its memory)
+    oq, ok = np.empty_like(q), np.empty_like(k)
+    if backend == "jax":
+        return _rope_jax_works(q, k, shape, peer)
+    if backend == "torch":
+        q, k, oq, ok = (torch.from_numpy(a) for a in (q, k, oq, ok))
+        kern = KT.rope_torch
+        copy_src = torch.cat([q.reshape(-1), k.reshape(-1)])
+    else:
+        kern = KR.rope
+        copy_src = np.concatenate([q.reshape(-1), k.reshape(-1)])
+
+    return [
+        Work(
+            "rope",
+            "apply q, k",
+            backend,
+            "float32",
+            {"q": shape, "k": shape},
+            2 * q.numel() * 4 if backend == "torch" else 2 * q.nbytes,
+            [
+                Candidate(
+                    "reference",
+                    "reference",
+                    "refpe.rope",
+                    lambda: (
+                        refpe.rope(q, T, kernel="reference"),
+                        refpe.rope(k, T, kernel="reference"),
+                    ),
+                ),
+                Candidate(
+                    "kernel",
+                    "kernel",
+                    f"kernels.{kern.__name__}(out=buffer)",
+                    lambda: (kern(q, T, out=oq), kern(k, T, out=ok)),
+                ),
+                Candidate(
+                    "kernel-alloc",
+                    "kernel",
+                    f"kernels.{kern.__name__} (new output)",
+                    lambda: (kern(q, T), kern(k, T)),
+                ),
+                peer,
+                copy_candidate(backend, copy_src),
+            ],
+            errors,
+            note="half layout, positions 0..T-1, cos/sin tables precomputed (cached)",
+        )
+    ]

@@ -1,0 +1,206 @@
+"""Benchmarks of the sinusoidal table (``pe-sinusoidal``): the table, a cached lookup, and the
+table at positions past ``10^6`` where float32 ``sin`` leaves its fast path."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import refpe
+from refpe.backends import get
+from refpe.kernels import positional as KP
+
+from .work import Candidate, Work, copy_candidate, normalised
+
+
+def _sin(backend: str, like: Any) -> Candidate:
+    """The library's own float32 ``sin`` over as many elements (the issue's yardstick)."""
+    if backend == "torch":
+        import torch
+
+        x, out = torch.rand_like(like) * 100, torch.empty_like(like)
+        return Candidate("sin", "baseline", "torch.sin", lambda: torch.sin(x, out=out))
+    x = (np.random.default_rng(0).random(like.shape) * 100).astype(like.dtype)
+    out = np.empty_like(like)
+    return Candidate("sin", "baseline", "np.sin", lambda: np.sin(x, out=out))
+
+
+def _numpy_pow_form(T: int, d: int, start: int = 0) -> np.ndarray:
+    """The usual float32 table: ``exp(arange(0, d, 2) * (-ln(10^4) / d))``, then sin/cos of
+    the float32 products, at positions ``start .. start+T-1``."""
+    pos = np.arange(start, start + T, dtype=np.float32)[:, None]
+    div = np.exp(np.arange(0, d, 2, dtype=np.float32) * np.float32(-math.log(1e4) / d))
+    pe = np.zeros((T, d), np.float32)
+    pe[:, 0::2], pe[:, 1::2] = np.sin(pos * div), np.cos(pos * div)
+    return pe
+
+
+def _sinusoid_errors(
+    T: int, d: int, offset: int = 0, skip: tuple[str, ...] = ("copy",)
+) -> Callable[[dict[str, Any]], dict[str, float]]:
+    """Errors of float32 tables at positions ``offset ..`` against the float64 reference."""
+
+    def errors(out: dict[str, Any]) -> dict[str, float]:
+        exact = refpe.pe_sinusoidal(T, d, offset=offset, dtype="float64", kernel="reference")
+        inputs = {"positions": T, "d": d, "offset": offset}
+        return {k: normalised("pe-sinusoidal", v, exact, inputs, "float32") for k, v in out.items()
+                if k not in skip}  # fmt: skip
+
+    return errors
+
+
+def sinusoid_works(backend: str, size: dict) -> list[Work]:
+    T, d = size["T"], size["d"]
+    B = get(backend)
+    xp = B.namespace()
+    key = (T, d, 10000.0, "interleaved", "transformer", 0, "float32")
+    sinusoid = KP.pe_sinusoidal_torch if backend == "torch" else KP.pe_sinusoidal
+    if backend == "torch":
+        import torch
+
+        def pow_form() -> Any:
+            pos = torch.arange(T, dtype=torch.float32)[:, None]
+            div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
+            pe = torch.zeros(T, d)
+            pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
+            return pe
+
+        def build() -> Any:
+            table = KP.sinusoid_table.__wrapped__(*key)
+            table.flags.writeable = True
+            return torch.from_numpy(table)
+
+        peer_name = "torch pow form: exp(arange(0,d,2)*(-ln(1e4)/d)) in float32"
+    else:
+
+        def pow_form() -> Any:
+            return _numpy_pow_form(T, d)
+
+        def build() -> Any:
+            return KP.sinusoid_table.__wrapped__(*key)
+
+        peer_name = "NumPy pow form: exp(arange(0,d,2)*(-ln(1e4)/d)) in float32"
+    table = pow_form()
+
+    table_work = Work(
+        "pe-sinusoidal",
+        "table",
+        backend,
+        "float32",
+        {"T": T, "d": d},
+        T * d * 4,
+        [
+            Candidate(
+                "reference",
+                "reference",
+                "refpe.pe_sinusoidal",
+                lambda: refpe.pe_sinusoidal(T, d, dtype="float32", xp=xp, kernel="reference"),
+            ),
+            Candidate("kernel", "kernel", "kernels.sinusoid_table (uncached)", build),
+            Candidate(
+                "kernel-cached",
+                "kernel",
+                "kernels.pe_sinusoidal (cached)",
+                lambda: sinusoid(T, d, dtype="float32", xp=xp),
+            ),
+            Candidate("peer", "peer", peer_name, pow_form),
+            _sin(backend, table),
+            copy_candidate(backend, table),
+        ],
+        _sinusoid_errors(T, d),
+        note="the table for positions 0..T-1; vs_sin: the library's own sin over T*d floats",
+    )
+    ids = np.random.default_rng(1).integers(0, T, size["ids"])
+    pos = B.asarray(ids, None, "cpu")
+    cached = sinusoid(T, d, dtype="float32", xp=xp)
+    if backend == "torch":
+        import torch
+
+        def take() -> Any:
+            return torch.nn.functional.embedding(pos, cached)
+
+        take_name = "F.embedding(positions, table)"
+    else:
+
+        def take() -> Any:
+            return np.take(cached, pos, axis=0)
+
+        take_name = "np.take(table, positions, axis=0)"
+    lookup = Work(
+        "pe-sinusoidal",
+        "lookup",
+        backend,
+        "float32",
+        {"positions": size["ids"], "d": d},
+        ids.size * d * 4,
+        [
+            Candidate(
+                "reference",
+                "reference",
+                "refpe.pe_sinusoidal(positions)",
+                lambda: refpe.pe_sinusoidal(pos, d, dtype="float32", kernel="reference"),
+            ),
+            Candidate(
+                "kernel",
+                "kernel",
+                "kernels.pe_sinusoidal(positions), cached table",
+                lambda: sinusoid(pos, d, dtype="float32"),
+            ),
+            Candidate("peer", "peer", take_name, take),
+            copy_candidate(backend, take()),
+        ],
+        note="rows of a cached table at an array of positions",
+    )
+    return [table_work, lookup, *([far_table_work(T, d)] if backend == "numpy" else [])]
+
+
+#: The first position of the far table: past it float32 ``sin`` takes its slow path.
+FAR = 10**6
+
+
+def far_table_work(T: int, d: int) -> Work:
+    """The table at positions ``FAR .. FAR+T-1``: the float32 ``pow`` form (and ``np.sin``
+    itself) meet arguments past ``|x| = 10^5``, where NumPy's float32 ``sin`` leaves its
+    vectorised path; the kernel computes sines of block starts in float64 only."""
+
+    def pow_form() -> Any:
+        return _numpy_pow_form(T, d, FAR)
+
+    far = (np.random.default_rng(0).random((T, d)) * FAR + FAR).astype(np.float32)
+    sin_out, table = np.empty_like(far), pow_form()
+    key = (T, d, 10000.0, "interleaved", "transformer", FAR, "float32")
+    return Work(
+        "pe-sinusoidal",
+        "table at 10^6",
+        "numpy",
+        "float32",
+        {"T": T, "d": d, "offset": FAR},
+        T * d * 4,
+        [
+            Candidate(
+                "reference",
+                "reference",
+                "refpe.pe_sinusoidal(offset=10**6)",
+                lambda: refpe.pe_sinusoidal(T, d, offset=FAR, dtype="float32", kernel="reference"),
+            ),
+            Candidate(
+                "kernel",
+                "kernel",
+                "kernels.sinusoid_table (uncached)",
+                lambda: KP.sinusoid_table.__wrapped__(*key),
+            ),
+            Candidate("peer", "peer", "NumPy pow form at positions 10^6..", pow_form),
+            Candidate(
+                "sin",
+                "baseline",
+                "np.sin over floats in [10^6, 2 10^6)",
+                lambda: np.sin(far, out=sin_out),
+            ),
+            copy_candidate("numpy", table),
+        ],
+        _sinusoid_errors(T, d, FAR, skip=("copy", "sin")),
+        note="positions 10^6 .. 10^6+T-1: float32 sin past its fast range",
+    )
