@@ -37,8 +37,8 @@ def test_pass_loose_fail_by_the_size_of_the_error():
     exact = _exact([Fraction(1, 3), Fraction(2, 3)])
     y = np.array([1 / 3, 2 / 3], dtype=np.float32).astype(np.float64)
     assert _judge(y, exact).verdict == "pass"
-    assert _judge(y + [0, 10 * EPS32], exact).verdict == "loose"
-    assert _judge(y + [0, 1000 * EPS32], exact).verdict == "fail"
+    assert _judge(y + np.array([0, 10 * EPS32]), exact).verdict == "loose"
+    assert _judge(y + np.array([0, 1000 * EPS32]), exact).verdict == "fail"
 
 
 def test_errors_are_measured_against_the_exact_value_not_its_float64_rounding():
