@@ -171,13 +171,11 @@ def test_llama3_bands():
 
 def test_longrope_switches_after_the_original_length():
     s = CASES["longrope short"].kwargs["scaling"]
-    theta = refpe.rope_inv_freq(16)[0]
-    short = theta / np.array(s["short_factor"])
-    long = theta / np.array(s["long_factor"])
-    for seq_len, want in ((None, short), (4096, short), (4097, long)):
-        np.testing.assert_allclose(
-            refpe.rope_inv_freq(16, scaling=s, seq_len=seq_len)[0], want, rtol=2e-16
-        )
+    theta = _mp_theta(16, 10000.0)
+    short = [float(t / mpmath.mpf(e)) for t, e in zip(theta, s["short_factor"], strict=True)]
+    long = [float(t / mpmath.mpf(e)) for t, e in zip(theta, s["long_factor"], strict=True)]
+    for seq_len, want in ((None, short), (4096, short), (4097, long)):  # correctly rounded
+        np.testing.assert_array_equal(refpe.rope_inv_freq(16, scaling=s, seq_len=seq_len)[0], want)
     af = refpe.rope_inv_freq(16, scaling=s)[1]
     assert af == pytest.approx(math.sqrt(1 + math.log(32) / math.log(4096)), rel=1e-15)
     no_factor = s | {"factor": None, "max_position_embeddings": 4096 * 32}
