@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import refpe
 from refpe._rotary_specs import _inv_freq_scale
+from refpe.rotary import _inv_freq
 
 SPEC = refpe.spec("rope-scaling")
 CASES = {c.name: c for c in SPEC.cases if c.raises is None}
@@ -187,11 +188,14 @@ def test_rope_uses_max_position_plus_one_as_the_length():
     x = np.random.default_rng(3).standard_normal((3, 8))
     pos = np.array([5, 4000, 17])
     y = refpe.rope(x, pos, scaling=s)
-    theta = refpe.rope_inv_freq(8, scaling=s, seq_len=4001)[0]
-    phi = pos[:, None] * theta
-    c, sn = np.cos(phi), np.sin(phi)
+    theta = _inv_freq(8, 10000.0, s, 4001)[0]  # the 60-digit frequencies at length 4001
+    with mpmath.workdps(50):
+        phi = [[int(p) * mpmath.mpf(str(t)) for t in theta] for p in pos]
+        c = np.array([[float(mpmath.cos(a)) for a in row] for row in phi])
+        sn = np.array([[float(mpmath.sin(a)) for a in row] for row in phi])
     want = np.concatenate([x[:, :4] * c - x[:, 4:] * sn, x[:, 4:] * c + x[:, :4] * sn], axis=1)
-    np.testing.assert_array_equal(y, want)
+    size = np.abs(x[:, :4]) + np.abs(x[:, 4:])
+    np.testing.assert_array_less(np.abs(y - want), 3 * 2.0**-52 * np.concatenate([size, size], 1))
 
 
 def test_attention_factor_multiplies_cos_and_sin():

@@ -63,7 +63,9 @@ def _require_positions(p: Any, dt: Any, xp: Any, device: Any) -> None:
     (``IndexError``); a warning past the integers the output dtype represents."""
     if dtype_name(dt) == "float64" and not has_float64(xp, device):
         raise ValueError(f"dtype 'float64' is not available on device {device!r} of {xp.__name__}")
-    require_positions(p, xp, " (plus offset)")
+    require_positions(
+        p, xp, " (plus offset)", top=2**31 - 1 if has_float64(xp, device) else 2**24 - 1
+    )
     _warn_unrepresentable(p, dtype_name(dt), xp)
 
 
@@ -79,7 +81,8 @@ def _arrange(sin: Any, cos: Any, d: int, layout: str, xp: Any) -> Any:
     width = sum(part.shape[-1] for part in parts)
     if width < d:
         parts.append(xp.zeros((*sin.shape[:-1], d - width), dtype=sin.dtype, device=device_of(sin)))
-    return xp.concat(parts, axis=-1)
+    parts = [part for part in parts if part.shape[-1] > 0]
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-1)
 
 
 def _warn_unrepresentable(p: Any, name: str, xp: Any) -> None:
@@ -137,15 +140,13 @@ def pe_sinusoidal(
     Source: seed 004 §3 (the formula); seed 001 §5.2 (code, interleaved,
     ``exp(2i · -ln(base)/d)``); seed 003 §4.2.2 (``[sin, cos]``, concatenated).
 
-    Precision: :math:`\omega_i` is computed on the host to 60 digits and rounded once to
-    float64 (a float ``base ** (-2i/d)`` with a rounded exponent is off by up to
-    :math:`\ln(base)\,\epsilon/2 \approx 4.6\,\epsilon`). Where the device has float64,
-    :math:`p\,\omega_i` and its sine and cosine are float64 and the table is rounded once
-    to ``dtype``: within :math:`2\epsilon_{64}(1 + |p\omega|)` of the exact value in
-    float64, within :math:`\epsilon` (absolute) in float32/16. A device without float64
-    (JAX without x64, ``array_api_strict.Device("no_float64")``) uses an exact phase
-    reduction in float32 (see ``_sin_cos_f32``) for :math:`|p| < 2^{24}`: within
-    :math:`\epsilon_{32}` absolute as well (about :math:`0.8\,\epsilon_{32}` measured).
+    Precision: :math:`\omega_i` on the host to 60 digits and the phase :math:`p\,\omega_i`
+    reduced exactly (:func:`refpe._precision.sin_cos`; derivation in the docs' precision
+    guide), so nothing in the error grows with the position: within :math:`\epsilon_{64}`
+    absolute of the exact value in float64 for :math:`|p| < 2^{31}`, rounded once to
+    ``dtype`` (within :math:`\epsilon` absolute in float32/16); a device without float64
+    (JAX without x64, ``array_api_strict.Device("no_float64")``) reduces in float32 for
+    :math:`|p| < 2^{24}`, within :math:`\epsilon_{32}` absolute as well.
     float16 (bfloat16) represents every integer only up to 2048 (256): positions past that
     give a warning, as code that keeps positions in that dtype cannot address them.
     """
@@ -156,7 +157,7 @@ def pe_sinusoidal(
     p = as_positions(positions, xp, device) + operator.index(offset)
     _require_positions(p, dt, xp, device)
     sin, cos = sin_cos(p, frequencies(d, float(base), schedule), xp)
-    return xp.astype(_arrange(sin, cos, d, layout, xp), dt)
+    return xp.astype(_arrange(sin, cos, d, layout, xp), dt, copy=False)
 
 
 def pe_learned(positions: Any, table: Any) -> Any:

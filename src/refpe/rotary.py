@@ -19,9 +19,8 @@ from ._compat import (
     require_choice,
     require_positive_int,
     resolve_dtype,
-    work_float,
 )
-from ._precision import DIGITS, PI, rope_theta
+from ._precision import DIGITS, PI, require_positions, rope_theta, sin_cos
 
 __all__ = ["rope", "rope_inv_freq", "rope_permute"]
 
@@ -319,9 +318,11 @@ def rope(
 
     Source: Su et al. (2021), *RoFormer*, eq. (34); FORMULAS.md §6 ``rope``.
 
-    Precision: frequencies on the host in float64, angles ``p*theta``, cos, sin and the
-    rotation in the device's widest float (float64 where it exists), rounded once to
-    ``x.dtype``.
+    Precision: :math:`\theta_i` to 60 digits on the host; :math:`\cos`, :math:`\sin` of the
+    exact phase :math:`p\,\theta_i` (:func:`refpe._precision.sin_cos`: within one ulp at
+    every position, :math:`|p| < 2^{31}` with float64, :math:`2^{24}` without) and the
+    rotation in the device's widest float, rounded once to ``x.dtype``: within about
+    :math:`2\epsilon\,a(|x_a| + |x_b|)` of the exact pair at every position.
     """
     xp = namespace(x=x, positions=positions if not isinstance(positions, int) else None)
     layout = require_choice("layout", layout, LAYOUTS)
@@ -339,18 +340,12 @@ def rope(
         ok = False
     if not ok:
         raise ValueError(f"positions of shape {tuple(pos.shape)} do not broadcast to {lead}")
-    wide = work_float(xp, dev)
-    theta, af = rope_inv_freq(
-        r,
-        base=base,
-        scaling=scaling,
-        seq_len=_seq_len(pos, scaling, xp),
-        dtype=wide,
-        xp=xp,
-        device=dev,
-    )
-    phi = xp.astype(pos, wide)[..., None] * theta
-    cos, sin = af * xp.cos(phi), af * xp.sin(phi)
+    require_positions(pos, xp, " of rope")
+    theta, attention_factor = _inv_freq(r, base, scaling, _seq_len(pos, scaling, xp))
+    sin, cos = sin_cos(pos, theta, xp)
+    if attention_factor != 1:
+        cos, sin = attention_factor * cos, attention_factor * sin
+    wide = sin.dtype
     xw = xp.astype(x, wide)
     if layout == "half":
         xa, xb = xw[..., : r // 2], xw[..., r // 2 : r]
