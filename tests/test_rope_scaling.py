@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import refpe
 from refpe.specs.rotary import _inv_freq_scale
+from refpe.rotary import _inv_freq
 
 SPEC = refpe.spec("rope-scaling")
 CASES = {c.name: c for c in SPEC.cases if c.raises is None}
@@ -171,13 +172,11 @@ def test_llama3_bands():
 
 def test_longrope_switches_after_the_original_length():
     s = CASES["longrope short"].kwargs["scaling"]
-    theta = refpe.rope_inv_freq(16)[0]
-    short = theta / np.array(s["short_factor"])
-    long = theta / np.array(s["long_factor"])
-    for seq_len, want in ((None, short), (4096, short), (4097, long)):
-        np.testing.assert_allclose(
-            refpe.rope_inv_freq(16, scaling=s, seq_len=seq_len)[0], want, rtol=2e-16
-        )
+    theta = _mp_theta(16, 10000.0)
+    short = [float(t / mpmath.mpf(e)) for t, e in zip(theta, s["short_factor"], strict=True)]
+    long = [float(t / mpmath.mpf(e)) for t, e in zip(theta, s["long_factor"], strict=True)]
+    for seq_len, want in ((None, short), (4096, short), (4097, long)):  # correctly rounded
+        np.testing.assert_array_equal(refpe.rope_inv_freq(16, scaling=s, seq_len=seq_len)[0], want)
     af = refpe.rope_inv_freq(16, scaling=s)[1]
     assert af == pytest.approx(math.sqrt(1 + math.log(32) / math.log(4096)), rel=1e-15)
     no_factor = s | {"factor": None, "max_position_embeddings": 4096 * 32}
@@ -189,11 +188,14 @@ def test_rope_uses_max_position_plus_one_as_the_length():
     x = np.random.default_rng(3).standard_normal((3, 8))
     pos = np.array([5, 4000, 17])
     y = refpe.rope(x, pos, scaling=s)
-    theta = refpe.rope_inv_freq(8, scaling=s, seq_len=4001)[0]
-    phi = pos[:, None] * theta
-    c, sn = np.cos(phi), np.sin(phi)
+    theta = _inv_freq(8, 10000.0, s, 4001)[0]  # the 60-digit frequencies at length 4001
+    with mpmath.workdps(50):
+        phi = [[int(p) * mpmath.mpf(str(t)) for t in theta] for p in pos]
+        c = np.array([[float(mpmath.cos(a)) for a in row] for row in phi])
+        sn = np.array([[float(mpmath.sin(a)) for a in row] for row in phi])
     want = np.concatenate([x[:, :4] * c - x[:, 4:] * sn, x[:, 4:] * c + x[:, :4] * sn], axis=1)
-    np.testing.assert_array_equal(y, want)
+    size = np.abs(x[:, :4]) + np.abs(x[:, 4:])
+    np.testing.assert_array_less(np.abs(y - want), 3 * 2.0**-52 * np.concatenate([size, size], 1))
 
 
 def test_attention_factor_multiplies_cos_and_sin():

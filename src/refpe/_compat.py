@@ -149,18 +149,6 @@ def require_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def positions_array(positions: Any, xp: Any, device: Any = None) -> Array:
-    """An int ``n`` means ``0 .. n-1``; an integer array is returned as it is."""
-    if isinstance(positions, int) and not isinstance(positions, bool):
-        if positions < 0:
-            raise ValueError(f"positions must be >= 0 when an int, got {positions}")
-        return xp.arange(positions, dtype=xp.int64, device=device)
-    if not compat.is_array_api_obj(positions):
-        raise TypeError(f"positions must be an int or an integer array, got {positions!r}")
-    require_integer("positions", positions, xp)
-    return positions
-
-
 def take_rows(table: Array, ids: Array, xp: Any) -> Array:
     """``table[ids]`` for integer ``ids`` of any shape: shape ``ids.shape + table.shape[1:]``."""
     flat = xp.reshape(ids, (-1,))
@@ -251,13 +239,16 @@ def to_host(x: Any) -> Any:
 
 
 def as_positions(positions: Any, xp: Any, device: Any = None) -> Array:
-    """:func:`positions_array`, with an int ``n`` as ``arange(n)`` in the default integer dtype.
-
-    (JAX without x64 has no int64: its default integer is int32.)
-    """
-    if isinstance(positions, int) and not isinstance(positions, bool) and positions >= 0:
+    """An int ``n`` means ``arange(n)`` in the default integer dtype (JAX without x64 has no
+    int64: its default integer is int32); an integer array is returned as it is."""
+    if isinstance(positions, int) and not isinstance(positions, bool):
+        if positions < 0:
+            raise ValueError(f"positions must be >= 0 when an int, got {positions}")
         return xp.arange(positions, device=device)
-    return positions_array(positions, xp, device)
+    if not compat.is_array_api_obj(positions):
+        raise TypeError(f"positions must be an int or an integer array, got {positions!r}")
+    require_integer("positions", positions, xp)
+    return positions
 
 
 def device_of(x: Array) -> Any:

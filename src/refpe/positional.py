@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 import warnings
-from decimal import Decimal, localcontext
-from fractions import Fraction
 from typing import Any
 
 from ._compat import (
     as_positions,
-    compiled,
     default_namespace,
     device_of,
     dtype_name,
-    from_host,
     has_float64,
     is_traced,
     namespace,
@@ -27,6 +22,7 @@ from ._compat import (
     take_rows,
     work_float,
 )
+from ._precision import frequencies, require_positions, sin_cos
 
 __all__ = [
     "pe_dual_linear",
@@ -42,103 +38,35 @@ SCHEDULES = ("transformer", "t2t")
 #: Largest integer up to which every integer is representable in the dtype.
 EXACT_INTEGERS = {"float16": 2048, "bfloat16": 256}
 
-_PI = Decimal("3.14159265358979323846264338327950288419716939937510582097494459230781640628")
+
+def _sinusoid_options(base: Any, schedule: str, layout: str | None) -> tuple[str, str]:
+    """Checked ``base``; ``(schedule, layout)``, the layout defaulting by schedule."""
+    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 0):
+        raise ValueError(f"base must be a finite number > 0, got {base!r}")
+    schedule = require_choice("schedule", schedule, SCHEDULES)
+    default = "interleaved" if schedule == "transformer" else "concatenated"
+    return schedule, require_choice("layout", layout or default, LAYOUTS)
 
 
-@functools.lru_cache(maxsize=128)
-def frequencies(d: int, base: float, schedule: str) -> tuple[Decimal, ...]:
-    r"""The angular frequencies :math:`\omega_i` to 60 significant digits.
-
-    ``"transformer"``: :math:`\omega_i = base^{-2i/d}`, :math:`i < \lceil d/2 \rceil`.
-    ``"t2t"``: :math:`\omega_i = base^{-i/\max(n-1, 1)}`, :math:`i < n = \lfloor d/2 \rfloor`.
-    """
-    with localcontext() as ctx:
-        ctx.prec = 60
-        log_base = Decimal(base).ln()
-        if schedule == "transformer":
-            return tuple((Decimal(-2 * i) / d * log_base).exp() for i in range((d + 1) // 2))
-        n = d // 2
-        return tuple((Decimal(-i) / max(n - 1, 1) * log_base).exp() for i in range(n))
+def _table_namespace(positions: Any, xp: Any, device: Any) -> tuple[Any, Any]:
+    """``(xp, device)``: the given ones for an int ``n``, else those of the positions array."""
+    if isinstance(positions, int):
+        return default_namespace(xp), device
+    given, xp = xp, namespace(positions=positions)
+    if given is not None and default_namespace(given) is not xp:
+        raise TypeError(f"positions is a {xp.__name__} array but xp is {given.__name__}")
+    return xp, device_of(positions)
 
 
-def _chunks(x: Fraction, parts: int = 5, bits: int = 12) -> list[float]:
-    """``x`` as a sum of ``parts`` floats of at most ``bits`` significant bits each."""
-    out = []
-    for _ in range(parts):
-        if x == 0:
-            out.append(0.0)
-            continue
-        e = math.frexp(float(x))[1]
-        unit = Fraction(2) ** (e - bits)
-        c = round(x / unit) * unit
-        out.append(float(c))
-        x -= c
-    return out
-
-
-@functools.lru_cache(maxsize=128)
-def _turns(omega: tuple[Decimal, ...]) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]]]:
-    """``f = ω/2π`` and ``4096 f`` in 12-bit parts: ``(parts of f, parts of 4096 f)``."""
-    with localcontext() as ctx:
-        ctx.prec = 60
-        turns = [Fraction(o / (2 * _PI)) for o in omega]
-    fine = list(zip(*(_chunks(t) for t in turns), strict=True))
-    coarse = list(zip(*(_chunks(4096 * t) for t in turns), strict=True))
-    return fine, coarse
-
-
-def _require_within(p: Any, bound: int, xp: Any, what: str) -> None:
-    """``|p| <= bound``, checked only where the integer dtype can exceed it."""
-    if xp.iinfo(p.dtype).max > bound:
-        require_range("positions", p, -bound, bound + 1, xp, what)
-
-
-def _sin_cos_f64(p: Any, omega: tuple[Decimal, ...], xp: Any, wide: Any) -> tuple[Any, Any]:
-    """``sin(p ω)``, ``cos(p ω)`` with ω correctly rounded to float64 and p ω in float64."""
-    w = from_host([float(o) for o in omega], xp, wide, device_of(p))
-    angle = xp.expand_dims(xp.astype(p, wide), axis=-1) * w
-    return xp.sin(angle), xp.cos(angle)
-
-
-def _two_sum(a: Any, b: Any) -> tuple[Any, Any]:
-    """``s + e == a + b`` exactly, ``s`` the rounded sum (Knuth's TwoSum)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-def _sin_cos_f32(p: Any, omega: tuple[Decimal, ...], xp: Any) -> tuple[Any, Any]:
-    r"""``sin(p ω)``, ``cos(p ω)`` in float32 arithmetic only, for :math:`|p| < 2^{24}`.
-
-    The phase in turns, :math:`p\,\omega / 2\pi \bmod 1`, is formed exactly: ``p`` splits
-    into 12-bit halves :math:`p = 4096\,p_h + p_l`, the turns per position
-    :math:`f = \omega/2\pi` and :math:`4096 f` into five 12-bit float32 parts (from the
-    60-digit :math:`\omega`), so every product :math:`p_h F_k`, :math:`p_l f_k` is exact;
-    each loses its whole turns exactly (:math:`t - \mathrm{round}(t)`) and TwoSum adds them
-    with the rounding errors kept. The quarter turn :math:`q` is split off, the rest
-    :math:`|r| \le \pi/4` goes to ``sin``/``cos``, and the quadrant is applied by symmetry.
-    """
-    f32 = xp.float32
-    fine, coarse = ([from_host(c, xp, f32, device_of(p)) for c in part] for part in _turns(omega))
-    return compiled(_phase_f32, xp)(p, fine, coarse)
-
-
-def _phase_f32(p: Any, fine: list[Any], coarse: list[Any]) -> tuple[Any, Any]:
-    xp = namespace(p=p)
-    high = p // 4096
-    ph = xp.expand_dims(xp.astype(high, xp.float32), axis=-1)
-    pl = xp.expand_dims(xp.astype(p - high * 4096, xp.float32), axis=-1)
-    s, err = xp.zeros_like(ph * fine[0]), xp.zeros_like(ph * fine[0])
-    for term in reversed([pl * c for c in fine] + [ph * c for c in coarse]):
-        s, e = _two_sum(s, term - xp.round(term))
-        s, err = s - xp.round(s), err + e
-    q = xp.round(4 * s)
-    r = ((s - q / 4) + err) * math.tau
-    k = q - 4 * xp.floor(q / 4)
-    sin_r, cos_r = xp.sin(r), xp.cos(r)
-    sin = xp.where(k == 0, sin_r, xp.where(k == 1, cos_r, xp.where(k == 2, -sin_r, -cos_r)))
-    cos = xp.where(k == 0, cos_r, xp.where(k == 1, -sin_r, xp.where(k == 2, -cos_r, sin_r)))
-    return sin, cos
+def _require_positions(p: Any, dt: Any, xp: Any, device: Any) -> None:
+    """float64 asked of a device without it; positions past what :func:`sin_cos` takes exactly
+    (``IndexError``); a warning past the integers the output dtype represents."""
+    if dtype_name(dt) == "float64" and not has_float64(xp, device):
+        raise ValueError(f"dtype 'float64' is not available on device {device!r} of {xp.__name__}")
+    require_positions(
+        p, xp, " (plus offset)", top=2**31 - 1 if has_float64(xp, device) else 2**24 - 1
+    )
+    _warn_unrepresentable(p, dtype_name(dt), xp)
 
 
 def _arrange(sin: Any, cos: Any, d: int, layout: str, xp: Any) -> Any:
@@ -153,7 +81,8 @@ def _arrange(sin: Any, cos: Any, d: int, layout: str, xp: Any) -> Any:
     width = sum(part.shape[-1] for part in parts)
     if width < d:
         parts.append(xp.zeros((*sin.shape[:-1], d - width), dtype=sin.dtype, device=device_of(sin)))
-    return xp.concat(parts, axis=-1)
+    parts = [part for part in parts if part.shape[-1] > 0]
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-1)
 
 
 def _warn_unrepresentable(p: Any, name: str, xp: Any) -> None:
@@ -211,48 +140,24 @@ def pe_sinusoidal(
     Source: seed 004 §3 (the formula); seed 001 §5.2 (code, interleaved,
     ``exp(2i · -ln(base)/d)``); seed 003 §4.2.2 (``[sin, cos]``, concatenated).
 
-    Precision: :math:`\omega_i` is computed on the host to 60 digits and rounded once to
-    float64 (a float ``base ** (-2i/d)`` with a rounded exponent is off by up to
-    :math:`\ln(base)\,\epsilon/2 \approx 4.6\,\epsilon`). Where the device has float64,
-    :math:`p\,\omega_i` and its sine and cosine are float64 and the table is rounded once
-    to ``dtype``: within :math:`2\epsilon_{64}(1 + |p\omega|)` of the exact value in
-    float64, within :math:`\epsilon` (absolute) in float32/16. A device without float64
-    (JAX without x64, ``array_api_strict.Device("no_float64")``) uses an exact phase
-    reduction in float32 (see ``_sin_cos_f32``) for :math:`|p| < 2^{24}`: within
-    :math:`\epsilon_{32}` absolute as well (about :math:`0.8\,\epsilon_{32}` measured).
+    Precision: :math:`\omega_i` on the host to 60 digits and the phase :math:`p\,\omega_i`
+    reduced exactly (:func:`refpe._precision.sin_cos`; derivation in the docs' precision
+    guide), so nothing in the error grows with the position: within :math:`\epsilon_{64}`
+    absolute of the exact value in float64 for :math:`|p| < 2^{31}`, rounded once to
+    ``dtype`` (within :math:`\epsilon` absolute in float32/16); a device without float64
+    (JAX without x64, ``array_api_strict.Device("no_float64")``) reduces in float32 for
+    :math:`|p| < 2^{24}`, within :math:`\epsilon_{32}` absolute as well.
     float16 (bfloat16) represents every integer only up to 2048 (256): positions past that
     give a warning, as code that keeps positions in that dtype cannot address them.
     """
     d = require_positive_int("d", d)
-    if not (isinstance(base, (int, float)) and math.isfinite(base) and base > 0):
-        raise ValueError(f"base must be a finite number > 0, got {base!r}")
-    schedule = require_choice("schedule", schedule, SCHEDULES)
-    layout = require_choice(
-        "layout",
-        layout or ("interleaved" if schedule == "transformer" else "concatenated"),
-        LAYOUTS,
-    )
-    offset = operator.index(offset)
-    if isinstance(positions, int):
-        xp = default_namespace(xp)
-    else:
-        given, xp = xp, namespace(positions=positions)
-        if given is not None and default_namespace(given) is not xp:
-            raise TypeError(f"positions is a {xp.__name__} array but xp is {given.__name__}")
-        device = device_of(positions)
+    schedule, layout = _sinusoid_options(base, schedule, layout)
+    xp, device = _table_namespace(positions, xp, device)
     dt = resolve_dtype(xp, dtype, device)
-    if dtype_name(dt) == "float64" and not has_float64(xp, device):
-        raise ValueError(f"dtype 'float64' is not available on device {device!r} of {xp.__name__}")
-    p = as_positions(positions, xp, device) + offset
-    omega = frequencies(d, float(base), schedule)
-    if has_float64(xp, device):
-        _require_within(p, 2**53, xp, " (plus offset) for float64")
-        sin, cos = _sin_cos_f64(p, omega, xp, xp.float64)
-    else:
-        _require_within(p, 2**24 - 1, xp, " (plus offset) for float32")
-        sin, cos = _sin_cos_f32(p, omega, xp)
-    _warn_unrepresentable(p, dtype_name(dt), xp)
-    return xp.astype(_arrange(sin, cos, d, layout, xp), dt)
+    p = as_positions(positions, xp, device) + operator.index(offset)
+    _require_positions(p, dt, xp, device)
+    sin, cos = sin_cos(p, frequencies(d, float(base), schedule), xp)
+    return xp.astype(_arrange(sin, cos, d, layout, xp), dt, copy=False)
 
 
 def pe_learned(positions: Any, table: Any) -> Any:

@@ -7,7 +7,7 @@ Rotary Position Embedding*, and the context-extension rules published after it.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+from decimal import Decimal, localcontext
 from typing import Any
 
 import numpy as np
@@ -19,13 +19,13 @@ from ._compat import (
     require_choice,
     require_positive_int,
     resolve_dtype,
-    work_float,
 )
+from ._precision import DIGITS, PI, require_positions, rope_theta, sin_cos
 
 __all__ = ["rope", "rope_inv_freq", "rope_permute"]
 
-ROPE_TYPES = ("default", "linear", "ntk", "dynamic", "yarn", "llama3", "longrope")
 LAYOUTS = ("half", "interleaved")
+ONE = Decimal(1)
 
 
 def _rotary_dim(value: Any, head_dim: int | None = None, name: str = "rotary_dim") -> int:
@@ -37,139 +37,170 @@ def _rotary_dim(value: Any, head_dim: int | None = None, name: str = "rotary_dim
     return r
 
 
-def _theta(r: int, base: float) -> list[float]:
-    r"""``base**(-2i/r)`` for ``i < r/2`` on the host, within about one float64 ulp.
-
-    ``math.pow`` sees the exponent ``e = fl(2i/r)``; the exact residual
-    :math:`\delta = 2i/r - e` (a :class:`~fractions.Fraction`) is put back to first order:
-    :math:`b^{-2i/r} = b^{-e}(1 - \delta \ln b)`.
-    """
-    if not (math.isfinite(base) and base > 1):
-        raise ValueError(f"base must be a finite number > 1, got {base!r}")
-    out = []
-    for i in range(r // 2):
-        e = 2 * i / r
-        delta = float(Fraction(2 * i, r) - Fraction(e))
-        p = math.pow(base, -e)
-        out.append(p - p * delta * math.log(base))
-    return out
+# --- the scalings: (rotary_dim, base, scaling, seq_len) -> (theta to 60 digits, attention factor)
 
 
-def _key(s: dict, key: str, kind: str) -> Any:
-    if s.get(key) is None:
+def _get(scaling: dict, key: str, kind: str) -> Any:
+    if scaling.get(key) is None:
         raise KeyError(f"scaling is missing key {key!r} (needed by rope_type {kind!r})")
-    return s[key]
+    return scaling[key]
 
 
-def _factor(s: dict, kind: str, key: str = "factor") -> float:
-    f = float(_key(s, key, kind))
-    if not f >= 1:
-        raise ValueError(f"scaling[{key!r}] must be >= 1 for rope_type {kind!r}, got {f!r}")
-    return f
+def _factor(scaling: dict, kind: str) -> Decimal:
+    factor = float(_get(scaling, "factor", kind))
+    if not factor >= 1:
+        raise ValueError(f"scaling['factor'] must be >= 1 for rope_type {kind!r}, got {factor!r}")
+    return Decimal(factor)
 
 
-def _original_length(s: dict, kind: str, key: str = "original_max_position_embeddings") -> int:
-    return require_positive_int(f"scaling[{key!r}]", _key(s, key, kind))
+def _original_max_position(scaling: dict, kind: str, key: str = "original_max_position_embeddings"):
+    return require_positive_int(f"scaling[{key!r}]", _get(scaling, key, kind))
 
 
-def _linear(r: int, base: float, s: dict, seq_len: int | None) -> tuple[list[float], float]:
-    f = _factor(s, "linear")
-    return [t / f for t in _theta(r, base)], 1.0
+def _ntk_dim(rotary_dim: int, kind: str) -> int:
+    if rotary_dim < 4:
+        raise ValueError(f"rotary_dim must be >= 4 for {kind} scaling, got {rotary_dim}")
+    return rotary_dim
 
 
-def _ntk(r: int, base: float, s: dict, seq_len: int | None) -> tuple[list[float], float]:
-    if r < 4:
-        raise ValueError(f"rotary_dim must be >= 4 for NTK scaling, got {r}")
-    f = _factor(s, "ntk")
-    return _theta(r, base * f ** (r / (r - 2))), 1.0
+def _default(rotary_dim: int, base: Decimal, scaling: dict, seq_len: int | None):
+    r"""RoFormer (Su et al. 2021): :math:`\theta_i = b^{-2i/r}`, :math:`i < r/2`."""
+    return rope_theta(rotary_dim, base), 1.0
 
 
-def _dynamic(r: int, base: float, s: dict, seq_len: int | None) -> tuple[list[float], float]:
-    if r < 4:
-        raise ValueError(f"rotary_dim must be >= 4 for dynamic NTK scaling, got {r}")
-    f = _factor(s, "dynamic")
+def _linear(rotary_dim: int, base: Decimal, scaling: dict, seq_len: int | None):
+    r"""Position interpolation (Chen et al. 2023): :math:`\theta_i / s`."""
+    factor = _factor(scaling, "linear")
+    return tuple(t / factor for t in rope_theta(rotary_dim, base)), 1.0
+
+
+def _ntk(rotary_dim: int, base: Decimal, scaling: dict, seq_len: int | None):
+    r"""NTK-aware scaling (bloc97 2023; a fixed base change, not a Hugging Face type):
+    :math:`(b\,s^{r/(r-2)})^{-2i/r}`."""
+    r = _ntk_dim(rotary_dim, "NTK")
+    factor = _factor(scaling, "ntk")
+    return rope_theta(r, base * factor ** (Decimal(r) / (r - 2))), 1.0
+
+
+def _dynamic(rotary_dim: int, base: Decimal, scaling: dict, seq_len: int | None):
+    r"""Dynamic NTK (emozilla 2023; Hugging Face ``_compute_dynamic_ntk_parameters``):
+    :math:`\bigl(b\,(sL/L_0 - (s-1))^{r/(r-2)}\bigr)^{-2i/r}` with :math:`L = \max(L, L_0)`;
+    ``L_0`` from ``max_position_embeddings``, else ``original_max_position_embeddings``."""
+    r = _ntk_dim(rotary_dim, "dynamic NTK")
+    factor = _factor(scaling, "dynamic")
     key = "max_position_embeddings"
-    if s.get(key) is None and s.get("original_max_position_embeddings") is not None:
+    if scaling.get(key) is None and scaling.get("original_max_position_embeddings") is not None:
         key = "original_max_position_embeddings"
-    n0 = _original_length(s, "dynamic", key)
-    n = n0 if seq_len is None else max(require_positive_int("seq_len", seq_len), n0)
-    return _theta(r, base * (f * n / n0 - (f - 1)) ** (r / (r - 2))), 1.0
+    trained = _original_max_position(scaling, "dynamic", key)
+    length = trained if seq_len is None else max(require_positive_int("seq_len", seq_len), trained)
+    growth = 1 + factor * (length - trained) / trained  # s L / L_0 - (s - 1), exactly 1 at L_0
+    return rope_theta(r, base * growth ** (Decimal(r) / (r - 2))), 1.0
 
 
-def _mscale(s: float, m: float = 1.0) -> float:
-    return 1.0 if s <= 1 else 0.1 * m * math.log(s) + 1.0
+def _mscale(factor: float, mscale: float = 1.0) -> float:
+    return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
 
 
-def _yarn_dim(rotations: float, r: int, base: float, n0: int) -> float:
-    return r * math.log(n0 / (rotations * 2 * math.pi)) / (2 * math.log(base))
+def _yarn_dim(rotations: float, rotary_dim: int, base: Decimal, original: int) -> Decimal:
+    """The dimension whose wavelength makes ``rotations`` turns over ``original`` positions."""
+    return rotary_dim * (original / (Decimal(rotations) * 2 * PI)).ln() / (2 * base.ln())
 
 
-def _yarn(r: int, base: float, s: dict, seq_len: int | None) -> tuple[list[float], float]:
-    n0 = _original_length(s, "yarn")
-    if s.get("factor") is None and s.get("max_position_embeddings") is not None:
-        s = {**s, "factor": s["max_position_embeddings"] / n0}
-    f = _factor(s, "yarn")
-    af = s.get("attention_factor")
-    if af is None:
-        m, m_all = s.get("mscale"), s.get("mscale_all_dim")
-        af = _mscale(f, m) / _mscale(f, m_all) if m and m_all else _mscale(f)
-    low = _yarn_dim(s.get("beta_fast") or 32, r, base, n0)
-    high = _yarn_dim(s.get("beta_slow") or 1, r, base, n0)
-    if s.get("truncate", True):
-        low, high = math.floor(low), math.ceil(high)
-    low, high = max(low, 0), min(high, r - 1)
-    if low == high:
-        high += 0.001
-    out = []
-    for i, t in enumerate(_theta(r, base)):
-        ramp = min(max((i - low) / (high - low), 0.0), 1.0)
-        out.append(t if ramp == 0 else t / f + (1 - ramp) * (t - t / f))
-    return out, float(af)
-
-
-def _llama3(r: int, base: float, s: dict, seq_len: int | None) -> tuple[list[float], float]:
-    f = _factor(s, "llama3")
-    lo, hi = (
-        float(_key(s, "low_freq_factor", "llama3")),
-        float(_key(s, "high_freq_factor", "llama3")),
-    )
-    n0 = _original_length(s, "llama3")
-    if not hi > lo:
-        raise ValueError(f"scaling['high_freq_factor'] must be > low_freq_factor {lo}, got {hi}")
-    out = []
-    for t in _theta(r, base):
-        wavelen = 2 * math.pi / t
-        if wavelen < n0 / hi:
-            out.append(t)
-        elif wavelen > n0 / lo:
-            out.append(t / f)
+def _yarn(rotary_dim: int, base: Decimal, scaling: dict, seq_len: int | None):
+    r"""YaRN (Peng et al. 2023): :math:`\gamma_i\,\theta_i/s + (1-\gamma_i)\,\theta_i`,
+    :math:`\gamma_i = \operatorname{clip}((i - d(\beta_f)) / (d(\beta_s) - d(\beta_f)), 0, 1)`,
+    :math:`d(\beta) = r \ln(L_0 / 2\pi\beta) / 2\ln b` (floored/ceiled when ``truncate``, as
+    Hugging Face does), attention factor :math:`0.1 \ln s + 1` (or
+    ``mscale(s, mscale)/mscale(s, mscale_all_dim)``, or ``attention_factor``)."""
+    original = _original_max_position(scaling, "yarn")
+    if scaling.get("factor") is None and scaling.get("max_position_embeddings") is not None:
+        scaling = {**scaling, "factor": scaling["max_position_embeddings"] / original}
+    factor = _factor(scaling, "yarn")
+    attention_factor = scaling.get("attention_factor")
+    if attention_factor is None:
+        mscale, mscale_all_dim = scaling.get("mscale"), scaling.get("mscale_all_dim")
+        f = float(factor)
+        if mscale and mscale_all_dim:
+            attention_factor = _mscale(f, mscale) / _mscale(f, mscale_all_dim)
         else:
-            smooth = (n0 / wavelen - lo) / (hi - lo)
-            out.append(t / f + smooth * (t - t / f))
-    return out, 1.0
+            attention_factor = _mscale(f)
+    low = _yarn_dim(scaling.get("beta_fast") or 32, rotary_dim, base, original)
+    high = _yarn_dim(scaling.get("beta_slow") or 1, rotary_dim, base, original)
+    if scaling.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, rotary_dim - 1)
+    if low == high:
+        high += Decimal("0.001")
+    out = []
+    for i, t in enumerate(rope_theta(rotary_dim, base)):
+        ramp = min(max((i - low) / Decimal(high - low), 0), 1)
+        out.append(t if ramp == 0 else t / factor + (1 - ramp) * (t - t / factor))
+    return tuple(out), float(attention_factor)
 
 
-def _longrope(r: int, base: float, s: dict, seq_len: int | None) -> tuple[list[float], float]:
-    n0 = _original_length(s, "longrope")
-    long = seq_len is not None and seq_len > n0
-    key = "long_factor" if long else "short_factor"
-    ext = [float(v) for v in _key(s, key, "longrope")]
-    _key(s, "short_factor" if long else "long_factor", "longrope")
-    if len(ext) != r // 2:
+def _llama3(rotary_dim: int, base: Decimal, scaling: dict, seq_len: int | None):
+    r"""Llama 3.1 ``apply_scaling`` (Meta 2024): with :math:`\lambda_i = 2\pi/\theta_i`,
+    :math:`\theta_i` if :math:`\lambda_i < L_0/h`, :math:`\theta_i/s` if
+    :math:`\lambda_i > L_0/l`, else :math:`(1-\mu)\theta_i/s + \mu\theta_i`,
+    :math:`\mu = (L_0/\lambda_i - l)/(h - l)`."""
+    factor = _factor(scaling, "llama3")
+    low_freq_factor = Decimal(float(_get(scaling, "low_freq_factor", "llama3")))
+    high_freq_factor = Decimal(float(_get(scaling, "high_freq_factor", "llama3")))
+    original = _original_max_position(scaling, "llama3")
+    if not high_freq_factor > low_freq_factor:
         raise ValueError(
-            f"scaling[{key!r}] must have rotary_dim/2 = {r // 2} values, got {len(ext)}"
+            f"scaling['high_freq_factor'] must be > low_freq_factor {float(low_freq_factor)}, "
+            f"got {float(high_freq_factor)}"
         )
-    f = s.get("factor")
-    if f is None:
-        f = _key(s, "max_position_embeddings", "longrope (without 'factor')") / n0
-    af = s.get("attention_factor")
-    if af is None:
-        af = 1.0 if f <= 1 else math.sqrt(1 + math.log(f) / math.log(n0))
-    return [t / e for t, e in zip(_theta(r, base), ext, strict=True)], float(af)
+    out = []
+    for t in rope_theta(rotary_dim, base):
+        wavelength = 2 * PI / t
+        if wavelength < original / high_freq_factor:
+            out.append(t)
+        elif wavelength > original / low_freq_factor:
+            out.append(t / factor)
+        else:
+            smooth = (original / wavelength - low_freq_factor) / (
+                high_freq_factor - low_freq_factor
+            )
+            out.append(t / factor + smooth * (t - t / factor))
+    return tuple(out), 1.0
 
 
-_SCALINGS = {"linear": _linear, "ntk": _ntk, "dynamic": _dynamic, "yarn": _yarn}
-_SCALINGS |= {"llama3": _llama3, "longrope": _longrope}
+def _longrope(rotary_dim: int, base: Decimal, scaling: dict, seq_len: int | None):
+    r"""LongRoPE (Ding et al. 2024; Microsoft Phi-3): :math:`\theta_i / e_i` with ``long_factor``
+    when ``seq_len > L_0``, ``short_factor`` otherwise (``seq_len=None`` included); attention
+    factor :math:`\sqrt{1 + \ln s / \ln L_0}`."""
+    original = _original_max_position(scaling, "longrope")
+    key, other = ("long_factor", "short_factor")
+    if seq_len is None or seq_len <= original:
+        key, other = other, key
+    extension = [Decimal(float(v)) for v in _get(scaling, key, "longrope")]
+    _get(scaling, other, "longrope")
+    if len(extension) != rotary_dim // 2:
+        raise ValueError(
+            f"scaling[{key!r}] must have rotary_dim/2 = {rotary_dim // 2} values, "
+            f"got {len(extension)}"
+        )
+    factor = scaling.get("factor")
+    if factor is None:
+        factor = _get(scaling, "max_position_embeddings", "longrope (without 'factor')") / original
+    attention_factor = scaling.get("attention_factor")
+    if attention_factor is None:
+        attention_factor = (
+            1.0 if factor <= 1 else math.sqrt(1 + math.log(factor) / math.log(original))
+        )
+    theta = rope_theta(rotary_dim, base)
+    return tuple(t / e for t, e in zip(theta, extension, strict=True)), float(attention_factor)
+
+
+#: Every ``rope_type`` (like Hugging Face's ``ROPE_INIT_FUNCTIONS``): a function
+#: ``(rotary_dim, base, scaling, seq_len) -> (theta, attention_factor)``, ``theta`` to 60 digits.
+ROPE_SCALINGS = {
+    "default": _default, "linear": _linear, "ntk": _ntk, "dynamic": _dynamic,
+    "yarn": _yarn, "llama3": _llama3, "longrope": _longrope,
+}  # fmt: skip
+ROPE_TYPES = tuple(ROPE_SCALINGS)
 
 
 def _rope_type(scaling: dict | None) -> str:
@@ -179,18 +210,29 @@ def _rope_type(scaling: dict | None) -> str:
     return require_choice("scaling['rope_type']", kind, ROPE_TYPES)
 
 
+def _inv_freq(
+    rotary_dim: int, base: float, scaling: dict | None, seq_len: int | None
+) -> tuple[tuple[Decimal, ...], float]:
+    """``(theta, attention_factor)`` from ``ROPE_SCALINGS``, theta to 60 digits on the host."""
+    scaling = dict(scaling or {})
+    theta = scaling.get("rope_theta")
+    if theta is not None and float(theta) != float(base):
+        if float(base) != 10000.0:
+            raise ValueError(f"base {base!r} contradicts scaling['rope_theta'] {theta!r}")
+        base = float(theta)
+    if not (math.isfinite(base) and base > 1):
+        raise ValueError(f"base must be a finite number > 1, got {base!r}")
+    with localcontext() as ctx:
+        ctx.prec = DIGITS
+        return ROPE_SCALINGS[_rope_type(scaling)](rotary_dim, Decimal(base), scaling, seq_len)
+
+
 def _host_inv_freq(
     rotary_dim: int, base: float, scaling: dict | None, seq_len: int | None
 ) -> tuple[list[float], float]:
-    s = dict(scaling or {})
-    if s.get("rope_theta") is not None and float(s["rope_theta"]) != float(base):
-        if float(base) != 10000.0:
-            raise ValueError(f"base {base!r} contradicts scaling['rope_theta'] {s['rope_theta']!r}")
-        base = float(s["rope_theta"])
-    kind = _rope_type(scaling)
-    if kind == "default":
-        return _theta(rotary_dim, float(base)), 1.0
-    return _SCALINGS[kind](rotary_dim, float(base), s, seq_len)
+    """:func:`_inv_freq` with theta correctly rounded to float64."""
+    theta, attention_factor = _inv_freq(rotary_dim, base, scaling, seq_len)
+    return [float(t) for t in theta], attention_factor
 
 
 def rope_inv_freq(
@@ -207,62 +249,35 @@ def rope_inv_freq(
 
     .. math::
 
-        \theta_i = b^{-2i/r},\ i < r/2;\qquad
-        \text{linear: } \theta_i/s;\qquad
-        \text{ntk: } (b\,s^{r/(r-2)})^{-2i/r};\qquad
-        \text{dynamic: } \bigl(b\,(sL/L_0 - (s-1))^{r/(r-2)}\bigr)^{-2i/r},\ L = \max(L, L_0)
+        \theta_i = b^{-2i/r},\ i < r/2, \qquad \theta'_i = g(\theta_i; \text{scaling}),
+        \qquad a = \text{attention factor}
 
-        \text{yarn: } \gamma_i\,\theta_i/s + (1-\gamma_i)\,\theta_i,\quad
-        \gamma_i = \operatorname{clip}\Bigl(\frac{i - \lfloor d(\beta_f)\rfloor}
-        {\lceil d(\beta_s)\rceil - \lfloor d(\beta_f)\rfloor}, 0, 1\Bigr),\quad
-        d(\beta) = \frac{r \ln(L_0 / 2\pi\beta)}{2\ln b},\quad
-        a = 0.1\ln s + 1
+    with :math:`g` the ``rope_type``'s rule in :data:`ROPE_SCALINGS` (``default``, ``linear``,
+    ``ntk``, ``dynamic``, ``yarn``, ``llama3``, ``longrope``; each function's docstring
+    gives its formula and source). ``scaling`` is Hugging Face's ``rope_scaling`` /
+    ``rope_parameters`` dict as it stands in a model config (``rope_type`` or the older
+    ``type``; ``factor``, ``original_max_position_embeddings``, ``beta_fast`` (32),
+    ``beta_slow`` (1), ``truncate`` (True), ``attention_factor``, ``mscale``,
+    ``mscale_all_dim``, ``low_freq_factor``, ``high_freq_factor``, ``short_factor``,
+    ``long_factor``; ``rope_theta``, when present, is the base). Keys a type does not use are
+    ignored, ``partial_rotary_factor`` included: the caller passes the rotary dim. ``a``
+    multiplies cos and sin (as Hugging Face does); it is 1 except for ``yarn`` and
+    ``longrope``. ``seq_len`` is the current length for ``dynamic`` and ``longrope``: this is a
+    pure function of it (Hugging Face's module keeps the longest length seen so far). Peng et
+    al. (2023) §3.3's "dynamic scaling" of any rescaling is a call with ``factor`` =
+    :math:`\max(1, L/L_0)`.
 
-        \text{llama3: } \lambda_i = 2\pi/\theta_i;\ \theta_i \text{ if } \lambda_i < L_0/h,\
-        \theta_i/s \text{ if } \lambda_i > L_0/l,\ \text{else }
-        (1-\mu)\theta_i/s + \mu\theta_i,\ \mu = \frac{L_0/\lambda_i - l}{h - l}
+    Sources: Su et al. (2021) RoFormer; the papers and code named in :data:`ROPE_SCALINGS`.
 
-        \text{longrope: } \theta_i / e_i,\ e = \text{long\_factor if } L > L_0
-        \text{ else short\_factor},\quad a = \sqrt{1 + \ln s / \ln L_0}
-
-    ``scaling`` is Hugging Face's ``rope_scaling`` / ``rope_parameters`` dict as it stands in
-    a model config (``rope_type`` or the older ``type``; ``factor``,
-    ``original_max_position_embeddings``, ``beta_fast`` (32), ``beta_slow`` (1), ``truncate``
-    (True), ``attention_factor``, ``mscale``, ``mscale_all_dim``, ``low_freq_factor``,
-    ``high_freq_factor``, ``short_factor``, ``long_factor``; ``rope_theta``, when present, is
-    the base). Keys a type does not use are ignored, ``partial_rotary_factor`` included: the
-    caller passes the rotary dim. ``attention_factor`` ``a`` multiplies cos and sin (as
-    Hugging Face does); it is 1 except for ``yarn`` and ``longrope``.
-
-    Sources: Su et al. (2021) RoFormer (``default``); Chen et al. (2023), *Extending Context
-    Window of LLMs via Positional Interpolation* (``linear``); bloc97 (2023), "NTK-Aware Scaled
-    RoPE" (``ntk``, a fixed base change, not a Hugging Face type); emozilla (2023), "Dynamically
-    Scaled RoPE" and Hugging Face ``_compute_dynamic_ntk_parameters`` (``dynamic``: ``L_0`` is
-    the model's ``max_position_embeddings``, read from the key of that name or else from
-    ``original_max_position_embeddings``; ``L`` is ``seq_len``, at least ``L_0``); Peng et al.
-    (2023), *YaRN* (``yarn``: ``truncate`` floors/ceils the correction range as Hugging Face
-    does, ``a`` is ``mscale(s, mscale)/mscale(s, mscale_all_dim)`` when both are given, the
-    ``factor`` defaults to ``max_position_embeddings / L_0`` when only those are given); Meta
-    (2024), Llama 3.1 release, ``apply_scaling`` (``llama3``); Ding et al. (2024), *LongRoPE*,
-    and Microsoft's Phi-3 (``longrope``: the long factors apply when ``seq_len > L_0``, the
-    short ones otherwise, ``seq_len=None`` included).
-
-    Dynamic NTK has two meanings. (1) emozilla's rule above, which Hugging Face calls
-    ``dynamic``: the NTK base is recomputed from the current length. Hugging Face's module
-    recomputes it only when the length grows past the longest seen so far and resets it below
-    ``L_0``, so in a generation loop its frequencies depend on history; this function is a pure
-    function of ``seq_len``. (2) Peng et al. (2023) §3.3 "dynamic scaling": any rescaling
-    (PI, YaRN) applied at inference with ``s = max(1, L / L_0)`` recomputed per length; here
-    that is a call with that ``factor``.
-
-    Precision: computed on the host in float64, ``base**(-2i/r)`` within one ulp (``math.pow``
-    with the rounding of the exponent ``2i/r`` put back to first order), then rounded once to
-    ``dtype`` (the namespace's default float when ``None``).
+    Precision: :math:`\theta'_i` is computed on the host to 60 significant digits and rounded
+    once to ``dtype`` (the namespace's default float when ``None``): correctly rounded.
     """
     r = _rotary_dim(rotary_dim)
-    freqs, af = _host_inv_freq(r, base, scaling, seq_len)
+    theta, attention_factor = _host_inv_freq(r, base, scaling, seq_len)
     xp = default_namespace(xp)
-    return xp.asarray(freqs, dtype=resolve_dtype(xp, dtype, device), device=device), af
+    return xp.asarray(
+        theta, dtype=resolve_dtype(xp, dtype, device), device=device
+    ), attention_factor
 
 
 def _seq_len(positions: Any, scaling: dict | None, xp: Any) -> int | None:
@@ -303,9 +318,11 @@ def rope(
 
     Source: Su et al. (2021), *RoFormer*, eq. (34); FORMULAS.md §6 ``rope``.
 
-    Precision: frequencies on the host in float64, angles ``p*theta``, cos, sin and the
-    rotation in the device's widest float (float64 where it exists), rounded once to
-    ``x.dtype``.
+    Precision: :math:`\theta_i` to 60 digits on the host; :math:`\cos`, :math:`\sin` of the
+    exact phase :math:`p\,\theta_i` (:func:`refpe._precision.sin_cos`: within one ulp at
+    every position, :math:`|p| < 2^{31}` with float64, :math:`2^{24}` without) and the
+    rotation in the device's widest float, rounded once to ``x.dtype``: within about
+    :math:`2\epsilon\,a(|x_a| + |x_b|)` of the exact pair at every position.
     """
     xp = namespace(x=x, positions=positions if not isinstance(positions, int) else None)
     layout = require_choice("layout", layout, LAYOUTS)
@@ -323,18 +340,12 @@ def rope(
         ok = False
     if not ok:
         raise ValueError(f"positions of shape {tuple(pos.shape)} do not broadcast to {lead}")
-    wide = work_float(xp, dev)
-    theta, af = rope_inv_freq(
-        r,
-        base=base,
-        scaling=scaling,
-        seq_len=_seq_len(pos, scaling, xp),
-        dtype=wide,
-        xp=xp,
-        device=dev,
-    )
-    phi = xp.astype(pos, wide)[..., None] * theta
-    cos, sin = af * xp.cos(phi), af * xp.sin(phi)
+    require_positions(pos, xp, " of rope")
+    theta, attention_factor = _inv_freq(r, base, scaling, _seq_len(pos, scaling, xp))
+    sin, cos = sin_cos(pos, theta, xp)
+    if attention_factor != 1:
+        cos, sin = attention_factor * cos, attention_factor * sin
+    wide = sin.dtype
     xw = xp.astype(x, wide)
     if layout == "half":
         xa, xb = xw[..., : r // 2], xw[..., r // 2 : r]
