@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from refpe.positional import frequencies
+from refpe._precision import exact_sin_cos_table, frequencies
 
 from . import _common
 from ._common import in_threads, integer, namespace_library, np_dtype, size
@@ -46,21 +46,22 @@ def sinusoid_table(
 
     Source: Vaswani et al. (2017) §3.5; ``omega`` from :func:`refpe.positional.frequencies`.
 
-    Precision: every float64 rounding is below :math:`2^{-28}` here (positions
-    :math:`< 2^{24}`), so float32/float16 tables are the exact values rounded once
-    (within :math:`\epsilon/4`); float64 tables are bit-identical to the reference.
+    Precision: the sines and cosines of the block starts and offsets come from the exact phase
+    reduction (:func:`refpe._precision.exact_sin_cos_table`, within an ulp of float64), so the
+    product is within a few float64 ulps and float32/float16 tables are the exact values rounded
+    once (within :math:`\epsilon/2` plus far below it); float64 tables are the reference's
+    exact table itself, bit for bit.
     """
-    w = np.array([float(o) for o in frequencies(d, float(base), schedule)])
-    m, B = len(w), 64
+    omega = frequencies(d, float(base), schedule)
+    m, B = len(omega), 64
     pairs = np.empty((n, 2 * m), dtype=dtype)
     if dtype == "float64":
-        angle = (np.arange(n) + offset)[:, None] * w
-        pairs[:, 0::2], pairs[:, 1::2] = np.sin(angle), np.cos(angle)
+        pairs[:, 0::2], pairs[:, 1::2] = exact_sin_cos_table(np.arange(n) + offset, omega)
     elif n:
-        A = (np.arange(0, n, B) + offset)[:, None] * w
-        z = np.sin(A) + 1j * np.cos(A)
-        b = np.arange(B)[:, None] * w
-        e = np.cos(b) - 1j * np.sin(b)
+        sin_a, cos_a = exact_sin_cos_table(np.arange(0, n, B) + offset, omega)
+        sin_b, cos_b = exact_sin_cos_table(np.arange(B), omega)
+        z = sin_a + 1j * cos_a
+        e = cos_b - 1j * sin_b
 
         def rows_of(ks: range) -> None:
             block = np.empty((B, m), dtype=np.complex128)
