@@ -6,5 +6,6 @@ written from the formula and its sources, never from refpe's code.
 """
 
 from ._core import DIGITS, ORACLES, VERSION, Exact, cache_dir, exact, register, split
+from . import positional, relative, rotary  # noqa: E402, F401  (tokens, positions, biases)
 
 __all__ = ["DIGITS", "ORACLES", "VERSION", "Exact", "cache_dir", "exact", "register", "split"]
