@@ -5,6 +5,12 @@ correct rounding to any dtype); each spec's oracle lives in the module of its fa
 written from the formula and its sources, never from refpe's code.
 """
 
+# Each family's module registers its oracles when imported.
+from . import (
+    encoder,  # noqa: F401
+    init,  # noqa: F401
+    text,  # noqa: F401
+)
 from ._core import DIGITS, ORACLES, VERSION, Exact, cache_dir, exact, register, split
 
 __all__ = ["DIGITS", "ORACLES", "VERSION", "Exact", "cache_dir", "exact", "register", "split"]
