@@ -185,7 +185,7 @@ def test_float32_truncation_is_caught(monkeypatch):
     assert err > K
 
 
-def test_an_unseeded_oov_row_is_caught(monkeypatch):
+def test_oov_rows_of_another_seed_are_caught(monkeypatch):
     true = text._INITS["normal"]
     monkeypatch.setitem(text._INITS, "normal", lambda a: true(dict(a, seed=a["seed"] + 1)))
     err, K, _ = reference_error("pretrained-align", "normal init", "float32")

@@ -4,10 +4,12 @@ refpe's initialisers document their draw (``refpe.init``'s docstrings): the vari
 from ``numpy.random.default_rng(seed)`` in float64, in C order over the shape
 (``standard_normal(shape)`` or ``random(shape)``), are transformed by the distribution's
 formula in float64 and rounded once to the dtype on the way to the device. The exact answer
-of a case is therefore that float64 table: each value here is the exact real result of the
-formula applied to the generator's (exact, dyadic) variates, rounded once to float64 -- for
-every case refpe registers, one rounding is all the float64 formula has, so this is the
-float64 draw itself. The suite then rounds it once to the dtype under test.
+of a case is that formula's exact real value on the generator's (exact, dyadic) variates,
+rounded once to float64; the suite then rounds it once to the dtype under test. Where the
+formula has no irrational constant this is the float64 draw itself (one rounding is all
+``mu + sd * z`` or ``a * (2u - 1)`` has in refpe's cases); where it has one (Glorot's
+``sqrt(6 / (in + out))``), a float64 evaluation that rounds the constant first can land one
+ulp away, and the documentation does not say which is meant.
 
 The variates are the generator's, not drawn by any refpe code; ``sqrt`` bounds (Glorot,
 Kaiming) are computed with mpmath at :data:`~._core.DIGITS` digits.
