@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refpe
-from refpe.specs.rotary import _inv_freq_scale
 from refpe.rotary import _inv_freq
+from refpe.specs.rotary import _inv_freq_scale
 
 SPEC = refpe.spec("rope-scaling")
 CASES = {c.name: c for c in SPEC.cases if c.raises is None}

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 import refpe
 from refpe._precision import rope_theta
 from refpe.registry import EPS
-from refpe.specs.rotary import _rope_scale
 from refpe.rotary import _host_inv_freq
+from refpe.specs.rotary import _rope_scale
 
 SPEC = refpe.spec("rope")
 K = SPEC.error.K

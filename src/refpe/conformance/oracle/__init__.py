@@ -5,7 +5,8 @@ correct rounding to any dtype); each spec's oracle lives in the module of its fa
 written from the formula and its sources, never from refpe's code.
 """
 
-from . import positional, relative, rotary  # noqa: F401  (tokens, positions, biases)
+# Each family's module registers its oracles when imported.
+from . import encoder, init, positional, relative, rotary, text  # noqa: F401
 from ._core import DIGITS, ORACLES, VERSION, Exact, cache_dir, exact, register, split
 
 __all__ = ["DIGITS", "ORACLES", "VERSION", "Exact", "cache_dir", "exact", "register", "split"]
