@@ -161,6 +161,9 @@ def counted(test: str):
     """Count the example and any crash, hang or wrong answer before the test fails on it."""
     stats = STATS[test]
     stats["examples"] += 1
+    out = os.environ.get("REFPE_FUZZ_REPORT")
+    if out and stats["examples"] % 5000 == 0:
+        write_report(out, complete=False)  # a long run that is stopped keeps its figures
     try:
         yield stats
     except TimeoutError:
