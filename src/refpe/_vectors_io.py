@@ -1,14 +1,28 @@
 """Parsers and writers of the word-vector file formats (spec ``pretrained-formats``).
 
-Text rows are ``word SP v1 SP ... SP vd`` with optional trailing blanks; word2vec binary
-records are ``word SP`` then ``d`` little-endian float32, optionally followed by a newline.
-Every reader streams the file in chunks and yields blocks ``(words, vectors, starts)``
-where ``starts`` holds each row's line number (text) or byte offset (binary).
+Text rows are ``word SP v1 SP ... SP vd`` with optional trailing spaces; word2vec binary
+records are ``word SP`` then ``d`` little-endian float32, optionally followed by a line end
+(word2vec.c, Mikolov et al. 2013, writes ``\\n``). Every reader streams the file in chunks
+and yields blocks ``(words, vectors, starts)`` where ``starts`` holds each row's line
+number (text) or byte offset (binary).
+
+Rules (one set for every format; ``docs/guides/reliability.md``):
+
+- Line ends: LF, CRLF or a lone CR end a text line (and the header line); in binary files
+  the CR and LF bytes before a word are the previous record's line end and are skipped.
+- Tabs: text fields are separated by single spaces, as gensim and GloVe write and read
+  them; a tab anywhere in a text row or header is refused (never part of a word or a value).
+- Words: 1 to :data:`MAX_WORD` bytes (encoded), no space and no ASCII control byte
+  (0x00-0x1F, 0x7F). word2vec.c ends a binary word at the first space, so a word with a
+  space cannot be stored; a control byte in a binary word means the records are misaligned
+  (a word that held a space, or a wrong ``dim``) and is reported as such. The writer refuses
+  exactly the words the reader refuses.
+- Byte-order mark: only the three bytes ``EF BB BF`` at byte 0 of a UTF-8 file; anywhere
+  else U+FEFF is part of a word.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -22,12 +36,16 @@ CHUNK = 1 << 21
 #: Largest block of vectors a reader hands out at once (bounds the peak memory of a read).
 BLOCK_BYTES = 1 << 22
 MAX_LINE = 1 << 26
+#: Longest word in bytes (encoded) that the writer writes and the readers read.
 MAX_WORD = 1 << 16
 _BOM = b"\xef\xbb\xbf"
+#: Bytes no word may hold: ASCII controls and the space.
+_NOT_IN_WORDS = bytes(range(33)) + b"\x7f"
+_LINE = re.compile(rb"[^\r\n]*")
 _NUMBER_BYTES = b"0123456789.eE+- "
 _FINITE = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NONFINITE = re.compile(rb"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-_HEADER = re.compile(rb"[ \t]*([0-9]+)[ \t]+([0-9]+)[ \t\r]*")
+_HEADER = re.compile(rb" *([0-9]+) +([0-9]+) *")
 
 Block = tuple[list[str], np.ndarray, list[int]]
 Progress = Callable[[int, int], None] | None
@@ -42,8 +60,8 @@ class VectorFormatError(ValueError):
     encoding). It is the only exception the readers raise for a malformed file.
     """
 
-    def __init__(self, path: Any, where: str, problem: str) -> None:
-        self.path, self.where, self.problem = str(path), where, problem
+    def __init__(self, path: Any, where: str, problem: str, kind: str = "format") -> None:
+        self.path, self.where, self.problem, self.kind = str(path), where, problem, kind
         super().__init__(f"{path}: {where}: {problem}")
 
 
@@ -55,53 +73,78 @@ def _decoding(encoding: str) -> str:
     return "utf-8" if is_utf8(encoding) else encoding
 
 
+def word_problem(raw: bytes) -> str | None:
+    """Why ``raw`` (a word's encoded bytes) cannot be a word, or ``None`` when it can."""
+    if not raw:
+        return "empty word"
+    if len(raw) > MAX_WORD:
+        return f"word of {len(raw)} bytes, longer than the limit of {MAX_WORD} bytes"
+    if len(raw.translate(None, _NOT_IN_WORDS)) != len(raw):
+        i = next(i for i, b in enumerate(raw) if b in _NOT_IN_WORDS)
+        return f"word {raw[:40]!r} holds the byte {raw[i : i + 1]!r} (space or control) at {i}"
+    return None
+
+
 def decode_word(raw: bytes, path: Any, where: str, encoding: str, errors: str) -> str:
     try:
         word = raw.decode(_decoding(encoding), errors)
     except UnicodeDecodeError as e:
         raise VectorFormatError(
-            path, where, f"word {raw!r} is not valid {encoding} (byte {e.start}: {e.reason})"
+            path,
+            where,
+            f"word {raw!r} is not valid {encoding} (byte {e.start}: {e.reason})",
+            "encoding",
         ) from None
     if not word:
-        raise VectorFormatError(path, where, f"empty word (raw bytes {raw!r})")
+        raise VectorFormatError(path, where, f"empty word (raw bytes {raw!r})", "word")
     return word
 
 
 def read_header(f: BinaryIO, path: Any, size: int, encoding: str) -> tuple[int, int, int]:
-    """``(count, dim, offset after the header)`` from the ``"count dim"`` first line."""
+    """``(count, dim, offset after the header)`` from the ``"count dim"`` first line.
+
+    The line ends at LF, CRLF or CR; a UTF-8 byte-order mark is skipped at byte 0 only.
+    """
     head = f.read(min(size, 4096))
     skip = 3 if is_utf8(encoding) and head.startswith(_BOM) else 0
-    end = head.find(b"\n", skip)
-    if end < 0:
-        if len(head) < size or not head:
-            raise VectorFormatError(path, "line 1", "no header line 'count dim' found")
-        end = len(head)
+    end = _LINE.match(head, skip).end()
+    if end == len(head) and (len(head) < size or not head):
+        raise VectorFormatError(path, "line 1", "no header line 'count dim' found", "header")
     m = _HEADER.fullmatch(head[skip:end])
     if m is None:
         raise VectorFormatError(
             path,
             "line 1",
-            f"header must be 'count dim' (two integers), got {head[skip:end][:40]!r}",
+            f"header must be 'count dim' (two integers, one space), got {head[skip:end][:40]!r}",
+            "header",
         )
     count, dim = int(m.group(1)), int(m.group(2))
     if dim == 0:
-        raise VectorFormatError(path, "line 1", "header dimension is 0")
-    f.seek(end + 1)
-    return count, dim, min(end + 1, size)
+        raise VectorFormatError(path, "line 1", "header dimension is 0", "header")
+    after = end + (2 if head[end : end + 2] == b"\r\n" else 1 if end < len(head) else 0)
+    f.seek(after)
+    return count, dim, after
 
 
-def require_fits(path: Any, count: int, least: int, room: int, what: str) -> None:
-    """Refuse a header whose ``count`` rows of at least ``least`` bytes exceed the file.
+def fits(count: int, least: int, room: int, what: str) -> bool:
+    """Whether ``count`` rows of at least ``least`` bytes fit in ``room`` bytes.
 
     Text rows count their newline in ``least``; the last one may lack it (one byte less).
+    A reader allocates the announced table only when it fits: a header that lies cannot
+    make it allocate more than the file holds.
     """
-    if count * least - (what == "rows") > room:
-        raise VectorFormatError(
-            path,
-            "line 1",
-            f"header announces {count} {what} but the {room} bytes after it hold at most "
-            f"{room // least} (each needs at least {least} bytes)",
-        )
+    return count * least - (what == "rows") <= room
+
+
+def too_small(path: Any, count: int, dim: int, least: int, room: int, what: str) -> None:
+    """The error of a header that announces more rows than the file can hold."""
+    raise VectorFormatError(
+        path,
+        "line 1",
+        f"header announces {count} {what} of dim {dim} but the {room} bytes after it hold at "
+        f"most {room // least} (each needs at least {least} bytes)",
+        "header",
+    )
 
 
 def _parse_field(field: bytes, allow_nonfinite: bool) -> float | str:
@@ -121,7 +164,8 @@ def _parse_rows_slowly(
         for c, field in enumerate(rest.split(b" ")):
             value = _parse_field(field, allow_nonfinite)
             if isinstance(value, str):
-                raise VectorFormatError(path, f"line {starts[r]}", f"column {c + 1}: {value}")
+                kind = "nonfinite" if value.startswith("non") else "float"
+                raise VectorFormatError(path, f"line {starts[r]}", f"column {c + 1}: {value}", kind)
             out[r, c] = value
     return out
 
@@ -137,6 +181,7 @@ def _to_dtype(
             path,
             f"{where} {starts[r]}",
             f"column {c + 1}: value {float(values[r, c])!r} is not finite in {dtype.name}",
+            "nonfinite",
         )
     return out
 
@@ -158,6 +203,35 @@ def _parse_rows(
     return _to_dtype(values.reshape(len(rests), dim), dtype, starts, "line", path, ok)
 
 
+def _lines(
+    f: BinaryIO,
+    first: bytes,
+    chunk: int,
+    on_read: Callable[[int], None],
+    too_long: Callable[[], None],
+) -> Iterator[list[bytes]]:
+    """Lines of the rest of ``f`` (after ``first``), a chunk's worth at a time.
+
+    LF, CRLF and a lone CR each end a line; a CR at the end of a chunk waits for the next
+    chunk (it may be the first half of a CRLF).
+    """
+    tail = first
+    while True:
+        data = f.read(chunk)
+        on_read(len(data))
+        buf = tail + data
+        held = b"\r" if data and buf.endswith(b"\r") else b""
+        buf = (buf[:-1] if held else buf).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if not data:
+            yield buf.split(b"\n") if buf else []
+            return
+        nl = buf.rfind(b"\n")
+        lines, tail = (buf[:nl].split(b"\n"), buf[nl + 1 :] + held) if nl >= 0 else ([], buf + held)
+        yield lines
+        if len(tail) > MAX_LINE:
+            too_long()
+
+
 def text_blocks(
     f: BinaryIO,
     path: Any,
@@ -175,55 +249,72 @@ def text_blocks(
     progress: Progress = None,
     size: int = 0,
 ) -> Iterator[Block]:
-    """Rows of a text file from the current position; ``line`` is the next line's number."""
+    """Rows of a text file from the current position; ``line`` is the next line's number.
+
+    ``bom``: the position is byte 0 of the file, where a UTF-8 byte-order mark is skipped.
+    """
     want = count if limit is None else (limit if count is None else min(count, limit))
     cut = limit is not None and (count is None or limit < count)
-    rows, tail, blank = 0, b"", None
+    rows, blank, first = 0, None, b""
     if bom:
-        tail = f.read(3)
-        tail = b"" if tail == _BOM else tail
-    done = f.tell()
-    while True:
-        data = f.read(chunk)
-        done += len(data)
+        first = f.read(3)
+        first = b"" if first == _BOM else first
+    done = [f.tell()]
+
+    def on_read(n: int) -> None:
+        done[0] += n
         if progress is not None:
-            progress(done, size)
-        buf = tail + data
-        if data:
-            nl = buf.rfind(b"\n")
-            lines, tail = (buf[:nl].split(b"\n"), buf[nl + 1 :]) if nl >= 0 else ([], buf)
-            if len(tail) > MAX_LINE:
-                raise VectorFormatError(path, f"line {line}", f"line longer than {MAX_LINE} bytes")
-        else:
-            lines, tail = (buf.split(b"\n") if buf else []), b""
+            progress(done[0], size)
+
+    def too_long() -> None:
+        raise VectorFormatError(
+            path, f"line {line}", f"line longer than {MAX_LINE} bytes", "length"
+        )
+
+    for lines in _lines(f, first, chunk, on_read, too_long):
         words, rests, starts = [], [], []
         for raw in lines:
             if cut and rows == want:
                 break
-            s = raw.rstrip(b" \t\r")
+            s = raw.rstrip(b" ")
             if not s:
                 blank = line if blank is None else blank
                 line += 1
                 continue
+            where = f"line {line}"
             if blank is not None:
-                raise VectorFormatError(path, f"line {blank}", "empty line inside the table")
+                raise VectorFormatError(
+                    path, f"line {blank}", "empty line inside the table", "blank"
+                )
             if want is not None and rows == want:
                 raise VectorFormatError(
-                    path, f"line {line}", f"more rows than the {count} the header announces"
+                    path, where, f"more rows than the {count} the header announces", "values"
+                )
+            tab = s.find(b"\t")
+            if tab >= 0:
+                raise VectorFormatError(
+                    path,
+                    where,
+                    f"tab at byte {tab} of the row: fields are separated by single spaces "
+                    "(tabs are refused)",
+                    "tab",
                 )
             word, _, rest = s.partition(b" ")
-            if not word:
-                raise VectorFormatError(
-                    path, f"line {line}", "empty word (line starts with a space)"
-                )
+            problem = word_problem(word)
+            if problem is not None:
+                problem += " (line starts with a space)" if not word else ""
+                raise VectorFormatError(path, where, problem, "word")
             n = rest.count(b" ") + 1 if rest else 0
             dim = dim if dim is not None else n
             if n == 0:
-                raise VectorFormatError(path, f"line {line}", f"no values after the word {word!r}")
+                raise VectorFormatError(path, where, f"no values after the word {word!r}", "values")
             if n != dim:
                 why = " (two spaces in a row: an empty field)" if b"  " in rest else ""
-                raise VectorFormatError(path, f"line {line}", f"{n} values, expected {dim}{why}")
-            words.append(decode_word(word, path, f"line {line}", encoding, errors))
+                said = "the header announces" if count is not None else "the first row has"
+                raise VectorFormatError(
+                    path, where, f"row {line} has {n} values, {said} dim {dim}{why}", "values"
+                )
+            words.append(decode_word(word, path, where, encoding, errors))
             rests.append(rest)
             starts.append(line)
             rows += 1
@@ -232,12 +323,16 @@ def text_blocks(
             yield words, _parse_rows(rests, starts, dim, path, dtype, allow_nonfinite), starts
         if cut and rows == want:
             return
-        if not data:
-            break
     if count is not None and rows < want:
         raise VectorFormatError(
-            path, f"line {line}", f"file ends after {rows} rows; the header announces {count}"
+            path,
+            f"line {line}",
+            f"file ends after {rows} rows; the header announces {count}",
+            "truncated",
         )
+
+
+_MISALIGNED = "; the records are misaligned (a word with a space, or a wrong dim in the header)"
 
 
 def binary_blocks(
@@ -257,7 +352,12 @@ def binary_blocks(
     size: int = 0,
     block_rows: int = 1 << 16,
 ) -> Iterator[Block]:
-    """Records of a word2vec C binary file after its header (at byte ``offset``)."""
+    """Records of a word2vec C binary file after its header (at byte ``offset``).
+
+    A word starts after the previous record's line end (CR and LF bytes, skipped) and ends
+    at the first space, as word2vec.c reads it; a word that breaks :func:`word_problem`
+    stops the read with its byte offset (it is how a misaligned record shows).
+    """
     rec = 4 * dim
     want = count if limit is None else min(count, limit)
     codec = _decoding(encoding)
@@ -273,40 +373,50 @@ def binary_blocks(
         words, starts = [], []
         for i in range(n):
             while True:
-                sp = buf.find(b" ", pos, pos + MAX_WORD)
+                start = pos
+                while start < len(buf) and buf[start] in (10, 13):
+                    start += 1
+                sp = buf.find(b" ", start, start + MAX_WORD + 1)
                 if sp >= 0 and len(buf) - sp - 1 >= rec:
                     break
-                if sp < 0 and len(buf) - pos >= MAX_WORD:
+                where = f"byte offset {base + start} (record {k + i})"
+                if sp < 0 and len(buf) - start > MAX_WORD:
                     raise VectorFormatError(
                         path,
-                        f"byte offset {base + pos} (record {k + i})",
-                        f"no space ending the word within {MAX_WORD} bytes",
+                        where,
+                        f"no space ending the word within {MAX_WORD} bytes (the word limit)"
+                        + _MISALIGNED * (k + i > 0),
+                        "length",
                     )
-                more = f.read(max(chunk, rec + MAX_WORD))
+                more = f.read(max(chunk, rec + MAX_WORD + 2))
                 if not more:
-                    where = f"byte offset {base + pos} (record {k + i})"
                     if sp < 0:
-                        problem = "file ends" + (" inside a word" if buf[pos:].strip() else "")
+                        problem = "file ends" + (" inside a word" if buf[start:].strip() else "")
                     else:
                         problem = f"truncated vector: {len(buf) - sp - 1} of {rec} bytes"
                     raise VectorFormatError(
-                        path, where, f"{problem}; the header announces {count} records"
+                        path, where, f"{problem}; the header announces {count} records", "truncated"
                     )
                 if progress is not None:
                     progress(base + len(buf) + len(more), size)
                 view.release()
                 buf, base, pos = buf[pos:] + more, base + pos, 0
                 view = memoryview(buf)
-            word = buf[pos:sp].lstrip(b"\n")
+            word = buf[start:sp]
+            problem = word_problem(word)
+            if problem is not None:
+                where = f"byte offset {base + start} (record {k + i})"
+                bad = "word" if not word else "misaligned"
+                raise VectorFormatError(path, where, problem + _MISALIGNED * bool(word), bad)
             try:
                 text = word.decode(codec, errors)
             except UnicodeDecodeError:
                 text = ""
             if not text:
-                where = f"byte offset {base + pos} (record {k + i})"
+                where = f"byte offset {base + start} (record {k + i})"
                 text = decode_word(word, path, where, encoding, errors)
             words.append(text)
-            starts.append(base + pos)
+            starts.append(base + start)
             raw[i * rec : (i + 1) * rec] = view[sp + 1 : sp + 1 + rec]
             pos = sp + 1 + rec
         vectors = _to_dtype(out, dtype, starts, "byte offset", path, allow_nonfinite)
@@ -321,7 +431,10 @@ def _require_rest_blank(f: BinaryIO, path: Any, rest: bytes, at: int, chunk: int
         if rest.strip(b" \t\r\n"):
             first = len(rest) - len(rest.lstrip(b" \t\r\n"))
             raise VectorFormatError(
-                path, f"byte offset {at + first}", "data after the records the header announces"
+                path,
+                f"byte offset {at + first}",
+                "data after the records the header announces",
+                "trailing",
             )
         at += len(rest)
         rest = f.read(chunk)
@@ -332,25 +445,3 @@ def _require_rest_blank(f: BinaryIO, path: Any, rest: bytes, at: int, chunk: int
 def shortest(v: np.ndarray) -> list[str]:
     """Each value in the shortest decimal that reads back to the same value of its dtype."""
     return [str(x) for x in v] if v.dtype != np.float64 else [repr(x) for x in v.tolist()]
-
-
-def atomic_write(path: Any, write: Callable[[BinaryIO], None]) -> None:
-    """Write through a temporary file in the same directory, then ``os.replace``."""
-    import tempfile
-
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -18,23 +18,26 @@ from typing import Any
 import numpy as np
 
 from . import _vectors_io as _io
-from ._compat import from_host, namespace, to_host
+from . import _vectors_write as _write
+from ._compat import from_host, namespace
+from ._vectors_files import atomic_write, open_regular
 from ._vectors_io import (
     FORMATS,
     HEADER_FORMATS,
+    MAX_WORD,
     Progress,
     VectorFormatError,
-    atomic_write,
     binary_blocks,
+    fits,
     is_utf8,
     read_header,
-    require_fits,
-    shortest,
     text_blocks,
+    too_small,
 )
 
 __all__ = [
     "FORMATS",
+    "MAX_WORD",
     "AlignReport",
     "VectorFormatError",
     "align",
@@ -86,8 +89,9 @@ def _scan(
     progress: Progress,
     whole: bool = False,
 ) -> Iterator[Any]:
-    """First ``(count, dim, unit)`` (``None`` where the format has no header), then blocks
-    (binary: one block for the whole table when ``whole``)."""
+    """First ``(count, dim, unit, fits)`` (``None`` where the format has no header; ``fits``:
+    the announced rows fit in the file), then blocks (binary: one block for the whole table
+    when ``whole``)."""
     opts = dict(
         limit=limit,
         dtype=dt,
@@ -96,10 +100,10 @@ def _scan(
         allow_nonfinite=allow_nonfinite,
         chunk=_io.CHUNK,
     )
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         if format not in HEADER_FORMATS:
-            yield None, None, "line"
+            yield None, None, "line", False
             yield from text_blocks(
                 f,
                 path,
@@ -114,8 +118,7 @@ def _scan(
             return
         count, dim, offset = read_header(f, path, size, encoding)
         if format == "word2vec-binary":
-            require_fits(path, count, 4 * dim + 2, size - offset, "records")
-            yield count, dim, "byte offset"
+            yield count, dim, "byte offset", fits(count, 4 * dim + 2, size - offset, "records")
             rows = max(1, count if limit is None else min(count, limit)) if whole else 1 << 16
             yield from binary_blocks(
                 f,
@@ -129,8 +132,7 @@ def _scan(
                 **opts,
             )
         else:
-            require_fits(path, count, 2 * dim + 2, size - offset, "rows")
-            yield count, dim, "line"
+            yield count, dim, "line", fits(count, 2 * dim + 2, size - offset, "rows")
             yield from text_blocks(
                 f,
                 path,
@@ -191,12 +193,17 @@ def read(
     Formats (spec ``pretrained-formats``; seed 004 §2, seed 000 §6):
 
     - ``"word2vec-text"``, ``"fasttext-vec"``: a header line ``count dim``, then rows
-      ``word v_1 ... v_d`` separated by single spaces (trailing blanks allowed);
+      ``word v_1 ... v_d`` separated by single spaces (trailing spaces allowed; a tab is
+      refused, never taken into a word or a value);
     - ``"glove"``: the same rows without a header (``d`` from the first row);
     - ``"word2vec-binary"``: the header line, then per word the word's bytes, one space
       and ``d`` little-endian IEEE float32 (word2vec.c adds a newline after each vector,
-      gensim does not: both are read; leading newlines of a word are dropped, as gensim
-      does).
+      gensim does not: both are read, and CRLF or CR too; the line-end bytes before a
+      word are skipped, as word2vec.c and gensim do).
+
+    Lines end at LF, CRLF or CR. Words are 1 to :data:`MAX_WORD` bytes without spaces or
+    ASCII control bytes (the rules in :mod:`refpe._vectors_io`); in a binary file a word
+    that breaks them means a misaligned record (a word that held a space) and stops the read.
 
     .. math::
 
@@ -207,25 +214,26 @@ def read(
     ``"first"`` (keep the first row, as gensim) or ``"last"`` (the last row's vector at
     the first row's place). ``encoding`` must be ASCII-compatible (UTF-8, Latin-1, GBK:
     spaces and newlines are single bytes); ``encoding``/``errors`` decode the words
-    (UTF-8, strict by default; a UTF-8 byte-order mark is skipped). NaN and infinity are
-    errors unless ``allow_nonfinite``.
+    (UTF-8, strict by default; a UTF-8 byte-order mark is skipped at byte 0 of the file,
+    and only there). NaN and infinity are errors unless ``allow_nonfinite``.
 
     Precision: binary values are exact float32, converted to ``dtype`` (default float32);
     a text value is the decimal rounded to the nearest float64, then to ``dtype`` (what
     gensim does), so a float32 written by :func:`write` reads back bit-exactly.
 
-    Safety: a header is checked against the file size before anything is allocated
-    (each binary record needs at least ``4d + 2`` bytes, each text row ``2d + 2``); every
-    malformed row raises :class:`VectorFormatError` naming the file, the line or byte
-    offset and the problem.
+    Safety: only regular files are opened (a FIFO or device is refused, never blocked
+    on); the announced table is allocated only when the file is large enough to hold it
+    (each binary record needs at least ``4d + 2`` bytes, each text row ``2d + 2``), and
+    every malformed row raises :class:`VectorFormatError` naming the file, the line or
+    byte offset and what was found.
     """
     dt = _options(format, limit, dtype, encoding, errors)
     _choice("duplicates", duplicates, DUPLICATES)
     it = _scan(path, format, limit, dt, encoding, errors, allow_nonfinite, progress, True)
-    count, dim, unit = next(it)
+    count, dim, unit, room = next(it)
     words: list[str] = []
     starts: list[int] = []
-    if count is not None:
+    if room:  # the header's table fits in the file: allocate it once
         n = count if limit is None else min(count, limit)
         table = None
         for ws, vs, st in it:
@@ -243,7 +251,7 @@ def read(
             blocks.append(vs)
             words += ws
             starts += st
-        table = np.concatenate(blocks) if blocks else np.empty((0, 0), dtype=dt)
+        table = np.concatenate(blocks) if blocks else np.empty((0, dim or 0), dtype=dt)
     return _deduplicate(path, words, table, starts, unit, duplicates)
 
 
@@ -272,28 +280,6 @@ def _deduplicate(
     return [words[r] for r in keep], table[np.asarray(keep, dtype=np.int64)]
 
 
-def _check_words(words: Sequence[str], n: int, encoding: str) -> list[bytes]:
-    if isinstance(words, str) or len(words) != n:
-        raise ValueError(
-            f"words must be a sequence of {n} strings (one per row), got {words!r:.80}"
-        )
-    seen: set[str] = set()
-    out = []
-    for i, w in enumerate(words):
-        if not isinstance(w, str) or not w or " " in w or "\n" in w:
-            raise ValueError(
-                f"words[{i}] must be a non-empty string without spaces or newlines, got {w!r}"
-            )
-        if w in seen:
-            raise ValueError(f"words[{i}] = {w!r} is a duplicate")
-        seen.add(w)
-        try:
-            out.append(w.encode(encoding))
-        except UnicodeEncodeError as e:
-            raise ValueError(f"words[{i}] = {w!r} cannot be encoded as {encoding}: {e}") from None
-    return out
-
-
 def write(
     path: PathLike,
     words: Sequence[str],
@@ -320,56 +306,28 @@ def write(
     that dtype returns the array bit for bit. The binary format stores little-endian
     float32 (float64 values are rounded to nearest, ties to even; beyond the float32
     range they are an error); ``newline`` ends each record with ``\n`` as word2vec.c
-    does. ``"glove"`` has no header line.
+    does. ``"glove"`` has no header line. Accepted dtypes: float16, float32, float64 and
+    bfloat16 (any library; taken by value, as float32, which holds it exactly). Wider
+    floats (``numpy.longdouble``) are refused: every reader of these formats (word2vec.c,
+    gensim, :func:`read`) parses through float64, so they could not round-trip.
 
-    The file is written to a temporary file in the same directory and renamed over
-    ``path`` (``os.replace``) once complete: a failed write leaves nothing behind and
-    never a half-written ``path``. Words must be unique, non-empty, without spaces or
-    newlines; values finite unless ``allow_nonfinite``.
+    Words must be unique, 1 to :data:`MAX_WORD` bytes, without spaces or control
+    characters (the readers' rule: in word2vec-binary a word ends at its first space);
+    a GloVe file's first word may not start with U+FEFF (it would read as a byte-order
+    mark). Values must be finite unless ``allow_nonfinite``.
+
+    Safety (``docs/guides/reliability.md``): the file is written to a temporary file in
+    the target's folder and renamed over it once complete and synced; a failed or
+    SIGTERM-ed write leaves no temporary file and never a half-written ``path``. The
+    process umask is never changed; an existing file keeps its permission bits, a new one
+    gets ``0o666`` masked by the umask; a symlink is written through (its target is
+    replaced); a FIFO, device or directory is refused.
     """
     _options(format, None, "float32", encoding, "strict")
-    host = to_host(vectors)
-    if host.ndim != 2 or host.dtype.kind != "f":
-        raise ValueError(
-            f"vectors must be a 2-D float array, got shape {host.shape} dtype {host.dtype}"
-        )
-    n, d = host.shape
-    if d == 0:
-        raise ValueError("vectors must have at least one column, got shape (n, 0)")
-    raw = _check_words(words, n, encoding)
-    if not allow_nonfinite and not np.isfinite(host).all():
-        r, c = np.argwhere(~np.isfinite(host))[0]
-        raise ValueError(f"vectors[{r}, {c}] = {host[r, c]!r} is not finite (word {words[r]!r})")
-    if format == "word2vec-binary" and host.dtype.itemsize > 4:
-        with np.errstate(over="ignore"):
-            wide = np.isinf(host.astype(np.float32)) & np.isfinite(host)
-        if wide.any():
-            r, c = np.argwhere(wide)[0]
-            raise ValueError(
-                f"vectors[{r}, {c}] = {float(host[r, c])!r} overflows float32, the type "
-                "word2vec-binary stores"
-            )
-    atomic_write(path, lambda f: _write_rows(f, raw, host, format, newline))
-
-
-def _write_rows(f: Any, raw: list[bytes], host: np.ndarray, format: str, newline: bool) -> None:
-    n, d = host.shape
-    if format != "glove":
-        f.write(f"{n} {d}\n".encode())
-    step = 4096
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        if format == "word2vec-binary":
-            block = np.ascontiguousarray(host[lo:hi], dtype="<f4")
-            end = b"\n" if newline else b""
-            f.write(b"".join(raw[i] + b" " + block[i - lo].tobytes() + end for i in range(lo, hi)))
-        else:
-            f.write(
-                b"".join(
-                    raw[i] + b" " + " ".join(shortest(host[i])).encode() + b"\n"
-                    for i in range(lo, hi)
-                )
-            )
+    host = _write.host_floats(vectors)
+    _write.check_vectors(host, format, allow_nonfinite)
+    raw = _write.check_words(words, host.shape[0], encoding, format)
+    atomic_write(path, lambda f: _write.write_rows(f, raw, host, format, newline))
 
 
 def detect(path: PathLike) -> str:
@@ -378,27 +336,36 @@ def detect(path: PathLike) -> str:
     .. math::
 
         \mathrm{detect} = \begin{cases}
-        \texttt{glove} & \text{no ``count dim'' first line} \\
         \texttt{word2vec-binary} & \text{header, then control or non-UTF-8 bytes} \\
-        \texttt{word2vec-text} & \text{header, then text (also fastText .vec)}
+        \texttt{word2vec-text} & \text{header, then a row of } d + 1 \text{ fields
+        (also fastText .vec)} \\
+        \texttt{glove} & \text{otherwise}
         \end{cases}
 
-    Source: seed 004 §2 (the formats of Word2Vec, GloVe). Precision: a guess from the
-    first bytes; :func:`read` then checks the whole file.
+    Source: seed 004 §2 (the formats of Word2Vec, GloVe). A first line of two integers is
+    a header only when what follows agrees with it (an empty body for ``count`` 0, binary
+    records, or a second line of ``dim + 1`` fields): the GloVe row ``1 2`` is a row.
+    Precision: a guess from the first bytes; :func:`read` then checks the whole file.
     """
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(1 << 16)
-    first, _, rest = head.partition(b"\n")
-    parts = first.lstrip(b"\xef\xbb\xbf").split()
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    head = head[3:] if head.startswith(_io._BOM) else head
+    end = _io._LINE.match(head).end()
+    m = _io._HEADER.fullmatch(head[:end])
+    if m is None:
         return "glove"
+    count, dim = int(m.group(1)), int(m.group(2))
+    rest = head[end + (2 if head[end : end + 2] == b"\r\n" else 1) :]
+    if not rest.strip(b" \r\n"):
+        return "word2vec-text" if count == 0 and dim > 0 else "glove"
     if any(b < 32 and b not in (9, 10, 13) for b in rest[:4096]):
         return "word2vec-binary"
     try:
         rest[: len(rest) - 4].decode("utf-8")
     except UnicodeDecodeError:
         return "word2vec-binary"
-    return "word2vec-text"
+    second = rest[: _io._LINE.match(rest).end()].rstrip(b" ")
+    return "word2vec-text" if len(second.split(b" ")) == dim + 1 else "glove"
 
 
 def info(path: PathLike, *, format: str | None = None, encoding: str = "utf-8") -> dict[str, Any]:
@@ -409,24 +376,29 @@ def info(path: PathLike, *, format: str | None = None, encoding: str = "utf-8") 
         \mathit{count} \cdot (4d + 2) \le \text{bytes after the header (binary)},\quad
         \mathit{count} \cdot (2d + 2) - 1 \le \text{bytes after it (text)}
 
-    Source: seed 004 §2. Precision: exact integers; the header is checked against the
-    file size as :func:`read` does (``VectorFormatError`` otherwise). GloVe files have no
-    header: ``dim`` and the first word come from the first row.
+    Source: seed 004 §2. Precision: exact integers. A header the file cannot hold is an
+    error: the body is then read (streaming) so that the error names the row at fault, as
+    :func:`read` does. GloVe files have no header: ``dim`` and the first word come from
+    the first row.
     """
     fmt = format or detect(path)
     _choice("format", fmt, FORMATS)
-    size = os.path.getsize(path)
-    out: dict[str, Any] = {"path": os.fspath(path), "format": fmt, "bytes": size}
-    if fmt in HEADER_FORMATS:
-        with open(path, "rb") as f:
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        out: dict[str, Any] = {"path": os.fspath(path), "format": fmt, "bytes": size}
+        if fmt in HEADER_FORMATS:
             count, dim, offset = read_header(f, path, size, encoding)
-        binary = fmt == "word2vec-binary"
-        what = "records" if binary else "rows"
-        require_fits(path, count, 4 * dim + 2 if binary else 2 * dim + 2, size - offset, what)
-        out.update(count=count, dim=dim)
-    else:
+    if fmt not in HEADER_FORMATS:
         for words, vectors in iter_read(path, format=fmt, limit=1, encoding=encoding):
             out.update(dim=vectors.shape[1], first=words[0])
+        return out
+    binary = fmt == "word2vec-binary"
+    least, what = (4 * dim + 2, "records") if binary else (2 * dim + 2, "rows")
+    if not fits(count, least, size - offset, what):
+        for _ in iter_read(path, format=fmt, encoding=encoding):
+            pass  # raises at the row that shows the header wrong
+        too_small(path, count, dim, least, size - offset, what)
+    out.update(count=count, dim=dim)
     return out
 
 
@@ -445,11 +417,13 @@ def pretrained_formats(
     ``load_word2vec_format``); word2vec.c (Mikolov et al., 2013).
 
     Precision: exact. Text keeps every value of the array's dtype; the binary format holds
-    float32, so float64 values come back rounded once to float32 (then widened). The
-    result has ``vectors``' dtype, library and device. ``words`` default to ``w0, w1, ...``.
+    float32, so float64 values come back rounded once to float32 (then widened); bfloat16
+    and float16 pass through float32 unchanged. ``numpy.longdouble`` is refused (the
+    readers parse through float64: it cannot come back exact). The result has
+    ``vectors``' dtype, library and device. ``words`` default to ``w0, w1, ...``.
     """
     xp = namespace(vectors=vectors)
-    host = to_host(vectors)
+    host = _write.host_floats(vectors)
     n = host.shape[0] if host.ndim else 0
     names = list(words) if words is not None else [f"w{i}" for i in range(n)]
     with tempfile.TemporaryDirectory() as folder:

@@ -112,7 +112,7 @@ def _info(args: argparse.Namespace) -> int:
     from refpe.vectors import info, read
 
     facts = info(args.path, format=args.format)
-    if args.check:
+    if args.check:  # the same reader as read(): --check fails exactly when read() would
         words, vectors = read(args.path, format=facts["format"])
         facts.update(count=len(words), dim=vectors.shape[1], checked=True)
     if args.json:
@@ -134,7 +134,11 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _vocab(path: str) -> Any:
-    with open(path, encoding="utf-8") as f:
+    import io
+
+    from ._vectors_files import open_regular
+
+    with io.TextIOWrapper(open_regular(path, "vocab"), encoding="utf-8") as f:
         if path.endswith(".json"):
             return json.load(f)
         return [line.rstrip("\r\n") for line in f]
