@@ -44,20 +44,18 @@ class Case:
 
 
 @dataclass(frozen=True)
-class ErrorModel:
-    r"""How far a correct result in a dtype may be from the exact value.
+class Bound:
+    r"""One bound on a result's error: :math:`|y - y^*| \le K \cdot \epsilon(dtype) \cdot scale`.
 
-    A result conforms when :math:`|y - y_{exact}| \le K \cdot \epsilon(dtype) \cdot scale`
-    element-wise. ``K`` maps dtype names to the bound's constant; ``K = 0`` means
-    bit-exact (a lookup, a seeded draw). ``scale(inputs, exact, dtype)`` returns the
-    per-element scale from the formula's forward-error analysis (``None`` means 1);
-    ``inputs`` are the case's host arguments after rounding to the dtype, as float64.
+    ``K`` maps dtype names to the constant (``K = 0``: bit-exact, the exact value correctly
+    rounded); ``scale(inputs, exact, dtype)`` gives the per-element scale (``None``: 1), where
+    ``inputs`` are the case's host arguments after rounding to the dtype, as float64, and
+    ``exact`` the exact outputs (float64 nearest).
     """
 
     K: Mapping[str, float]
     scale: Callable[[Mapping[str, Any], Any, str], Any] | None = None
     text: str = ""
-    statistical: Mapping[str, Any] | None = None
 
     def bound_scale(self, inputs: Mapping[str, Any], exact: Any, dtype: str) -> Any:
         if self.scale is None:
@@ -65,6 +63,43 @@ class ErrorModel:
         return np.broadcast_to(
             np.asarray(self.scale(inputs, exact, dtype), dtype=np.float64), np.shape(exact)
         )
+
+    def K_of(self, dtype: str) -> float:
+        """``K`` for ``dtype`` (float32's where the dtype has none of its own)."""
+        return float(self.K.get(dtype, self.K.get("float32", 0)))
+
+
+@dataclass(frozen=True)
+class ErrorModel(Bound):
+    r"""How far a correct result in a dtype may be from the exact value: two bounds.
+
+    ``K``, ``scale`` and ``text`` are the **exact** bound: ``scale`` is the natural size of the
+    output (1 for a table of sines, :math:`|x_a| + |x_b|` for a rotated pair, the sum of the
+    absolute terms for a sum), with no factor that grows with the position or the angle, and
+    ``K`` small (at most 2 for tables, 4 for reductions). refpe's own results meet it on every
+    backend and dtype; a result within it is ``pass``.
+
+    ``usual`` is the forward-error bound of the textbook evaluation in the dtype (the angle
+    rounded in the dtype, a power with a rounded exponent, ...): what computing the formula in
+    that dtype usually gives. A result beyond the exact bound but within this one is ``loose``;
+    beyond both, ``fail``. ``None``: the usual bound is the exact one (lookups, seeded draws,
+    integer buckets, where any correct evaluation is exact).
+
+    ``statistical`` describes the check of a library's own random draws (moments, KS test).
+    """
+
+    statistical: Mapping[str, Any] | None = None
+    usual: Bound | None = None
+
+    @property
+    def exact(self) -> Bound:
+        """The exact bound, as a :class:`Bound`."""
+        return Bound(self.K, self.scale, self.text)
+
+    @property
+    def usual_bound(self) -> Bound:
+        """The usual bound (the exact one where the spec states none of its own)."""
+        return self.usual if self.usual is not None else self.exact
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,10 @@ class Spec:
     creates: bool = False
     #: dtypes the spec is checked in (float16/bfloat16 only where meaningful).
     dtypes: tuple[str, ...] = ("float64", "float32")
+    #: The position (or the distance between positions) each element of the first output stands
+    #: for: ``positions(inputs)`` is an integer array broadcastable to that output's shape. It
+    #: gives the horizon (the largest position within the exact bound); ``None``: no positions.
+    positions: Callable[[Mapping[str, Any]], Any] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
