@@ -79,6 +79,7 @@ def _csv(values: Sequence[str] | None) -> tuple[str, ...]:
 def _plan(args: argparse.Namespace) -> Any:
     import refpe
     from refpe import backends as B
+    from refpe._registry import FLOAT_DTYPES
     from refpe.conformance import Plan, load, user_subject
 
     spec_ids = _csv(args.spec)
@@ -93,8 +94,8 @@ def _plan(args: argparse.Namespace) -> Any:
         if b not in known:
             raise UsageError(f"unknown backend {b!r}; known: {', '.join(sorted(known))}")
     for d in _csv(args.dtype):
-        if d not in B.FLOATS:
-            raise UsageError(f"unknown dtype {d!r}; known: {', '.join(B.FLOATS)}")
+        if d not in FLOAT_DTYPES:
+            raise UsageError(f"unknown dtype {d!r}; known: {', '.join(FLOAT_DTYPES)}")
     extra = ()
     subjects = _csv(args.subject)
     from refpe.conformance import subjects as registered

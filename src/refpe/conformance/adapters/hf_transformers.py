@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from refpe._cases import host_positions
+from refpe.backends import to_host
+
 from ..subjects import Subject, register_subject
-from ._convert import positions, torch_numpy
 
 LIB = "transformers"
 
@@ -27,7 +29,7 @@ def _tensor(a: Any, dtype: str) -> Any:
 
 
 def _positions(kwargs: Mapping[str, Any], lead: tuple[int, ...]) -> np.ndarray:
-    p = positions(kwargs)
+    p = host_positions(kwargs["positions"])
     return np.broadcast_to(p, lead)
 
 
@@ -77,7 +79,7 @@ def _llama_rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     emb = LlamaRotaryEmbedding(_config(kwargs, r))
     cos, sin = emb(xs, pos)
     rot, _ = apply_rotary_pos_emb(xs[..., :r], xs[..., :r], cos, sin)
-    return torch_numpy(torch.cat((rot, xs[..., r:]), dim=-1).reshape(x.shape))
+    return to_host(torch.cat((rot, xs[..., r:]), dim=-1).reshape(x.shape))
 
 
 def _llama_applies(case: Any) -> str | None:
@@ -101,7 +103,7 @@ def _gptj_rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     sin, cos = torch.split(table[torch.from_numpy(pos.copy())].to(x.dtype), r // 2, dim=-1)
     xs = x.reshape(-1, t, 1, d)
     rot = apply_rotary_pos_emb(xs[..., :r], sin, cos)
-    return torch_numpy(torch.cat((rot, xs[..., r:]), dim=-1).reshape(x.shape))
+    return to_host(torch.cat((rot, xs[..., r:]), dim=-1).reshape(x.shape))
 
 
 def _gptj_applies(case: Any) -> str | None:
@@ -166,9 +168,7 @@ def _t5_bias(kwargs: Mapping[str, Any], dtype: str) -> Any:
     with torch.no_grad():
         att.relative_attention_bias.weight.copy_(table)
         off = kwargs.get("offset")
-        return torch_numpy(
-            att.compute_bias(q, k, past_seen_tokens=k - q if off is None else off)[0]
-        )
+        return to_host(att.compute_bias(q, k, past_seen_tokens=k - q if off is None else off)[0])
 
 
 def _roberta_learned(kwargs: Mapping[str, Any], dtype: str) -> Any:
@@ -181,7 +181,7 @@ def _roberta_learned(kwargs: Mapping[str, Any], dtype: str) -> Any:
     ids = torch.full((int(np.prod(shape[:-1], dtype=int)), shape[-1]), 5, dtype=torch.long)
     pos = RobertaEmbeddings.create_position_ids_from_input_ids(ids, padding_idx=1)
     padded = torch.cat((torch.zeros(2, table.shape[1], dtype=table.dtype), table))
-    return torch_numpy(torch.nn.functional.embedding(pos, padded).reshape((*shape, table.shape[1])))
+    return to_host(torch.nn.functional.embedding(pos, padded).reshape((*shape, table.shape[1])))
 
 
 def _roberta_applies(case: Any) -> str | None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from refpe._registry import FLOAT_DTYPES
+
 from ..subjects import Subject, on_bad_input, register_subject
 
 
@@ -69,9 +71,8 @@ def _keras_linear_only(case: Any) -> str | None:
     return None
 
 
-FLOATS = ("float64", "float32", "float16", "bfloat16")
 register_subject(
-    Subject("jnp.take", "token-lookup", "jax", _take, dtypes=FLOATS, differs=_FILLS_NAN),
+    Subject("jnp.take", "token-lookup", "jax", _take, dtypes=FLOAT_DTYPES, differs=_FILLS_NAN),
     Subject(
         "jax.nn.initializers.normal",
         "init-normal",
