@@ -13,19 +13,9 @@ from refpe._cases import host_positions
 from refpe.backends import to_host
 
 from ..subjects import Subject, register_subject
+from ._convert import torch_float
 
 LIB = "transformers"
-
-
-def _tensor(a: Any, dtype: str) -> Any:
-    """A host array (floats already in ``dtype``) as a torch tensor of that dtype."""
-    import torch
-
-    a = np.asarray(a)
-    if a.dtype.kind == "f" or a.dtype.name == "bfloat16":
-        host = a if a.dtype.kind == "f" else np.asarray(a, dtype=np.float32)
-        return torch.from_numpy(host.copy()).to(getattr(torch, dtype))
-    return torch.from_numpy(a.copy())
 
 
 def _positions(kwargs: Mapping[str, Any], lead: tuple[int, ...]) -> np.ndarray:
@@ -70,7 +60,7 @@ def _llama_rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     import torch
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
 
-    x = _tensor(kwargs["x"], dtype)
+    x = torch_float(kwargs["x"], dtype)
     d, t = x.shape[-1], x.shape[-2]
     r = kwargs.get("rotary_dim") or d
     lead = tuple(x.shape[:-1])
@@ -95,7 +85,7 @@ def _gptj_rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
         create_sinusoidal_positions,
     )
 
-    x = _tensor(kwargs["x"], dtype)
+    x = torch_float(kwargs["x"], dtype)
     d, t = x.shape[-1], x.shape[-2]
     r = kwargs.get("rotary_dim") or d
     pos = _positions(kwargs, tuple(x.shape[:-1])).reshape(-1, t)
@@ -153,7 +143,7 @@ def _t5_bias(kwargs: Mapping[str, Any], dtype: str) -> Any:
     from transformers import T5Config
     from transformers.models.t5.modeling_t5 import T5Attention
 
-    table = _tensor(kwargs["table"], dtype)
+    table = torch_float(kwargs["table"], dtype)
     b, heads = table.shape
     q, k = kwargs["q_len"], kwargs["k_len"]
     config = T5Config(
@@ -175,7 +165,7 @@ def _roberta_learned(kwargs: Mapping[str, Any], dtype: str) -> Any:
     import torch
     from transformers.models.roberta.modeling_roberta import RobertaEmbeddings
 
-    table = _tensor(kwargs["table"], dtype)
+    table = torch_float(kwargs["table"], dtype)
     p = kwargs["positions"]
     shape = (p,) if isinstance(p, int) else np.shape(p)
     ids = torch.full((int(np.prod(shape[:-1], dtype=int)), shape[-1]), 5, dtype=torch.long)

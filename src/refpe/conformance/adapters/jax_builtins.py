@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from refpe._registry import FLOAT_DTYPES
+from refpe.backends import to_host
 
 from ..subjects import Subject, on_bad_input, register_subject
 
@@ -26,7 +27,7 @@ def _take(kw: dict[str, Any], dtype: str) -> Any:
             out = jnp.where((jnp.asarray(kw["ids"]) == kw["padding_idx"])[..., None], 0, out)
         if kw.get("scale") is not None:
             out = out * kw["scale"]
-        return np.asarray(out.astype(jnp.float32) if dtype == "bfloat16" else out)
+        return to_host(out)
 
 
 _FILLS_NAN = on_bad_input(
