@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 import refpe
-from refpe._registry import EPS
 from refpe.conformance.compare import as_arrays
 from refpe.conformance.oracle import ORACLES, Exact, split
 from refpe.conformance.runner import cast_inputs, host_inputs
+from refpe.registry import EPS
 
 SPECS = (
     "token-lookup",

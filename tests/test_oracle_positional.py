@@ -12,8 +12,8 @@ import pytest
 from oracle_positions import SPECS, case_error, cases, oracle_exact
 
 import refpe
-from refpe._registry import EPS
 from refpe.conformance.oracle import ORACLES, _core, exact, positional
+from refpe.registry import EPS
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

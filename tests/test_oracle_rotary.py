@@ -9,8 +9,8 @@ import pytest
 from oracle_positions import oracle_exact
 
 import refpe
-from refpe._registry import EPS
 from refpe.conformance.oracle import ORACLES, rotary
+from refpe.registry import EPS
 
 
 def _rope(**inputs: object) -> np.ndarray:

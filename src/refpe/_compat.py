@@ -13,9 +13,9 @@ from typing import Any
 
 import array_api_compat as compat
 
-Array = Any
+from ._registry import FLOAT_DTYPES
 
-_DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+Array = Any
 
 
 def namespace(**arrays: Array) -> Any:
@@ -69,8 +69,8 @@ def resolve_dtype(xp: Any, dtype: Any, device: Any = None) -> Any:
     if dtype is None:
         return xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
     if isinstance(dtype, str):
-        if dtype not in _DTYPE_NAMES:
-            raise ValueError(f"dtype must be one of {_DTYPE_NAMES}, got {dtype!r}")
+        if dtype not in FLOAT_DTYPES:
+            raise ValueError(f"dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
         found = getattr(xp, dtype, None)
         if found is None:
             raise ValueError(f"dtype {dtype!r} is not available in {xp.__name__}")
@@ -220,21 +220,32 @@ def from_host(values: Any, xp: Any, dtype: Any, device: Any = None) -> Array:
 
 
 def to_host(x: Any) -> Any:
-    """Any library's array as a NumPy array on the host (a copy where the data lives elsewhere)."""
+    """Any library's array as a NumPy array on the host (a copy where the data lives elsewhere).
+
+    The one place that tells the libraries' arrays apart for the way out
+    (``array_api_compat.is_*_array``, which imports nothing). bfloat16, which NumPy lacks,
+    comes back widened exactly to float32; anything that is not an array goes through
+    ``numpy.asarray``.
+    """
     import numpy
 
     if isinstance(x, numpy.ndarray):
         return x
     if compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        return (x.float() if str(x.dtype) == "torch.bfloat16" else x).numpy()
     if compat.is_cupy_array(x):
         return x.get()
     if compat.is_dask_array(x):
         return numpy.asarray(x.compute())
     if compat.is_jax_array(x):
-        return numpy.asarray(x)
+        y = numpy.asarray(x)
+        return y.astype(numpy.float32) if y.dtype.name == "bfloat16" else y
     if compat.is_array_api_obj(x):
-        return numpy.from_dlpack(x)
+        try:
+            return numpy.from_dlpack(x)
+        except (TypeError, BufferError, RuntimeError, AttributeError):
+            return numpy.asarray(x)
     return numpy.asarray(x)
 
 

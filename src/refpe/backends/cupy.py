@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from ._base import Backend
@@ -31,12 +32,12 @@ class CuPy(Backend):
     def devices(self) -> list[str]:
         return [f"cuda:{i}" for i in range(self.lib.cuda.runtime.getDeviceCount())]
 
+    def owns(self, x: Any) -> bool:
+        return array_api_compat.is_cupy_array(x)
+
     def asarray(self, host: np.ndarray, dtype: str | None, device: str) -> Any:
         with self.lib.cuda.Device(int(device.split(":")[1])):
             return self.lib.asarray(host, dtype=dtype)
-
-    def to_numpy(self, x: Any) -> np.ndarray:
-        return self.lib.asnumpy(x)
 
     def sync(self, x: Any) -> None:
         self.lib.cuda.get_current_stream().synchronize()

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from ._base import Backend
@@ -41,14 +42,13 @@ class JAX(Backend):
         platform, index = device.split(":")
         return jax.devices(platform)[int(index)]
 
+    def owns(self, x: Any) -> bool:
+        return array_api_compat.is_jax_array(x)
+
     def asarray(self, host: np.ndarray, dtype: str | None, device: str) -> Any:
         import jax.numpy as jnp
 
         return self.lib.device_put(jnp.asarray(host, dtype=dtype), self.device_object(device))
-
-    def to_numpy(self, x: Any) -> np.ndarray:
-        y = np.asarray(x)
-        return y.astype(np.float32) if y.dtype.name == "bfloat16" else y
 
     def sync(self, x: Any) -> None:
         self.lib.block_until_ready(x)

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from ._base import Backend
@@ -43,16 +44,16 @@ class Torch(Backend):
     def device_object(self, device: str) -> Any:
         return self.lib.device(device)
 
+    def owns(self, x: Any) -> bool:
+        return array_api_compat.is_torch_array(x)
+
     def asarray(self, host: np.ndarray, dtype: str | None, device: str) -> Any:
         torch = self.lib
-        t = torch.from_numpy(np.array(host, order="C", copy=True))
+        host = np.array(host, order="C", copy=True)
+        if host.dtype.name == "bfloat16":  # torch cannot read NumPy's bfloat16: widen, exactly
+            host = host.astype(np.float32)
+        t = torch.from_numpy(host)
         return t.to(device=device, dtype=getattr(torch, dtype) if dtype else None)
-
-    def to_numpy(self, x: Any) -> np.ndarray:
-        x = x.detach().cpu()
-        if x.dtype == self.lib.bfloat16:
-            x = x.float()
-        return x.numpy()
 
     def sync(self, x: Any) -> None:
         if getattr(x, "is_cuda", False):

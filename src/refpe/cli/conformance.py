@@ -15,6 +15,7 @@ def _plan(args: argparse.Namespace) -> Any:
     import refpe
     from refpe import backends as B
     from refpe.conformance import Plan, load, user_subject
+    from refpe.registry import FLOAT_DTYPES
 
     spec_ids = split_csv(args.spec)
     for s in spec_ids:
@@ -28,8 +29,8 @@ def _plan(args: argparse.Namespace) -> Any:
         if b not in known:
             raise UsageError(f"unknown backend {b!r}; known: {', '.join(sorted(known))}")
     for d in split_csv(args.dtype):
-        if d not in B.FLOATS:
-            raise UsageError(f"unknown dtype {d!r}; known: {', '.join(B.FLOATS)}")
+        if d not in FLOAT_DTYPES:
+            raise UsageError(f"unknown dtype {d!r}; known: {', '.join(FLOAT_DTYPES)}")
     extra = ()
     subjects = split_csv(args.subject)
     from refpe.conformance import subjects as registered

@@ -73,18 +73,9 @@ def user_subject(
         return f"the subject takes no {', '.join(map(repr, missing))} argument" if missing else None
 
     def call(host: dict[str, Any], dtype: str) -> Any:
-        xp = b.namespace()
-        kwargs: dict[str, Any] = {}
-        for k, v in host.items():
-            if isinstance(v, np.ndarray):
-                v = b.asarray(v, dtype if v.dtype.kind == "f" else None, "cpu")
-            kwargs[k] = v
-        if s.creates:
-            extra = {"dtype": getattr(xp, dtype), "xp": xp, "device": b.device_object("cpu")}
-            kwargs.update({k: v for k, v in extra.items() if open_kwargs or k in names})
-        with b.context(dtype):
-            out = func(**kwargs)
-        return _checked(B.to_host(out), label)
+        accepts = None if open_kwargs else names
+        out = b.call(func, host, dtype, creates=s.creates, accepts=accepts, dtype_object=True)
+        return _checked(out, label)
 
     kind = "statistical" if distributions.is_random(spec) else "value"
     dtypes = tuple(d for d in s.dtypes if d in b.dtypes("cpu"))

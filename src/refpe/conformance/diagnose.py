@@ -17,6 +17,7 @@ import numpy as np
 from refpe.registry import Case, Spec
 
 from .compare import as_arrays, compare, ks_test, normal_cdf, round_to, truncated_normal_cdf
+from .inputs import float64_kwargs, host_inputs
 
 Alternative = tuple[str, Callable[[Spec, dict[str, Any]], Any]]
 
@@ -149,10 +150,8 @@ def explain(
     spec: Spec, case: Case, dtype: str, got: list[np.ndarray], refused: bool = False
 ) -> str:
     """The known convention that ``got`` matches (within the error model), or ``""``."""
-    from .runner import host_inputs
-
     inputs = host_inputs(case, dtype)
-    kwargs = dict(inputs, dtype="float64") if spec.creates else dict(inputs)
+    kwargs = float64_kwargs(spec, inputs)
     if refused:
         candidates = REFUSALS.get(spec.id, [])
     else:

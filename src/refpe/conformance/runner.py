@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,7 +22,8 @@ from refpe import backends as B
 from refpe.registry import Case, Spec
 
 from . import diagnose, distributions
-from .compare import as_arrays, compare, ks_test, round_to
+from .compare import as_arrays, compare, ks_test
+from .inputs import cast_inputs, float64_kwargs, host_inputs
 from .subjects import Subject, subjects
 
 REFERENCE = "refpe"
@@ -69,26 +70,6 @@ class Plan:
     extra: tuple[Subject, ...] = field(default_factory=tuple)
 
 
-def host_inputs(case: Case, dtype: str) -> dict[str, Any]:
-    """The case's arguments with every float array rounded to ``dtype`` (held as float64)."""
-    out = {}
-    for k, v in case.kwargs.items():
-        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
-            v = round_to(v, dtype)
-        out[k] = v
-    return out
-
-
-def cast_inputs(host: Mapping[str, Any], dtype: str) -> dict[str, Any]:
-    """Host inputs with float arrays in ``dtype`` itself (what an adapter receives)."""
-    from .compare import host_dtype
-
-    return {
-        k: v.astype(host_dtype(dtype)) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
-        for k, v in host.items()
-    }
-
-
 _EXACT: dict[tuple[str, str, str], Any] = {}
 
 
@@ -97,31 +78,14 @@ def exact(spec: Spec, case: Case, dtype: str) -> tuple[list[np.ndarray], dict[st
     inputs = host_inputs(case, dtype)
     key = (spec.id, case.name, dtype)
     if key not in _EXACT:
-        kwargs = dict(inputs, dtype="float64") if spec.creates else inputs
-        _EXACT[key] = as_arrays(spec.function(**kwargs))
+        _EXACT[key] = as_arrays(spec.function(**float64_kwargs(spec, inputs)))
     return _EXACT[key], inputs
 
 
 def reference_call(spec: Spec, backend: B.Backend, device: str, compiled: bool) -> Callable:
-    """The refpe function run on ``backend``: host arguments moved in, result moved out."""
+    """The refpe function run on ``backend`` (:meth:`refpe.backends.Backend.call`)."""
     fn = backend.compile(spec.function) if compiled else spec.function
-
-    def call(host: Mapping[str, Any], dtype: str) -> Any:
-        kwargs = {}
-        for k, v in host.items():
-            if isinstance(v, np.ndarray):
-                v = backend.asarray(v, dtype if v.dtype.kind == "f" else None, device)
-            kwargs[k] = v
-        if spec.creates:
-            kwargs.update(dtype=dtype, xp=backend.namespace(), device=backend.device_object(device))
-        out = fn(**kwargs)
-        items = out if isinstance(out, (tuple, list)) else (out,)
-        for o in items:
-            backend.sync(o)
-        converted = [backend.to_numpy(o) if not np.isscalar(o) else o for o in items]
-        return tuple(converted) if isinstance(out, (tuple, list)) else converted[0]
-
-    return call
+    return lambda host, dtype: backend.call(fn, host, dtype, device, creates=spec.creates)
 
 
 def _verdict_value(
@@ -265,22 +229,13 @@ def reference_jobs(plan: Plan) -> Iterator[Job]:
                 for mode in modes:
                     call = reference_call(spec, backend, device, mode == "compiled")
                     for dtype in _dtypes(spec, plan, backend.dtypes(device)):
-                        wrapped = _in_context(backend, dtype, call)
                         for case in spec.cases:
                             if mode == "compiled" and case.raises is not None:
                                 continue
                             result = Result(
                                 spec.id, case.name, REFERENCE, backend.name, device, dtype, mode, ""
                             )
-                            yield Job(result, spec, case, wrapped)
-
-
-def _in_context(backend: B.Backend, dtype: str, call: Callable) -> Callable:
-    def wrapped(host: Mapping[str, Any], dt: str) -> Any:
-        with backend.context(dtype):
-            return call(host, dt)
-
-    return wrapped
+                            yield Job(result, spec, case, call)
 
 
 def subject_jobs(plan: Plan, extra: Iterable[Subject] = ()) -> Iterator[Job]:

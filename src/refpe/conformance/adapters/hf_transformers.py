@@ -9,25 +9,17 @@ from typing import Any
 
 import numpy as np
 
+from refpe.backends import to_host
+from refpe.specs._cases import host_positions
+
 from ..subjects import Subject, register_subject
-from ._convert import positions, torch_numpy
+from ._convert import torch_float
 
 LIB = "transformers"
 
 
-def _tensor(a: Any, dtype: str) -> Any:
-    """A host array (floats already in ``dtype``) as a torch tensor of that dtype."""
-    import torch
-
-    a = np.asarray(a)
-    if a.dtype.kind == "f" or a.dtype.name == "bfloat16":
-        host = a if a.dtype.kind == "f" else np.asarray(a, dtype=np.float32)
-        return torch.from_numpy(host.copy()).to(getattr(torch, dtype))
-    return torch.from_numpy(a.copy())
-
-
 def _positions(kwargs: Mapping[str, Any], lead: tuple[int, ...]) -> np.ndarray:
-    p = positions(kwargs)
+    p = host_positions(kwargs["positions"])
     return np.broadcast_to(p, lead)
 
 
@@ -68,7 +60,7 @@ def _llama_rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     import torch
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
 
-    x = _tensor(kwargs["x"], dtype)
+    x = torch_float(kwargs["x"], dtype)
     d, t = x.shape[-1], x.shape[-2]
     r = kwargs.get("rotary_dim") or d
     lead = tuple(x.shape[:-1])
@@ -77,7 +69,7 @@ def _llama_rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     emb = LlamaRotaryEmbedding(_config(kwargs, r))
     cos, sin = emb(xs, pos)
     rot, _ = apply_rotary_pos_emb(xs[..., :r], xs[..., :r], cos, sin)
-    return torch_numpy(torch.cat((rot, xs[..., r:]), dim=-1).reshape(x.shape))
+    return to_host(torch.cat((rot, xs[..., r:]), dim=-1).reshape(x.shape))
 
 
 def _llama_applies(case: Any) -> str | None:
@@ -93,7 +85,7 @@ def _gptj_rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
         create_sinusoidal_positions,
     )
 
-    x = _tensor(kwargs["x"], dtype)
+    x = torch_float(kwargs["x"], dtype)
     d, t = x.shape[-1], x.shape[-2]
     r = kwargs.get("rotary_dim") or d
     pos = _positions(kwargs, tuple(x.shape[:-1])).reshape(-1, t)
@@ -101,7 +93,7 @@ def _gptj_rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     sin, cos = torch.split(table[torch.from_numpy(pos.copy())].to(x.dtype), r // 2, dim=-1)
     xs = x.reshape(-1, t, 1, d)
     rot = apply_rotary_pos_emb(xs[..., :r], sin, cos)
-    return torch_numpy(torch.cat((rot, xs[..., r:]), dim=-1).reshape(x.shape))
+    return to_host(torch.cat((rot, xs[..., r:]), dim=-1).reshape(x.shape))
 
 
 def _gptj_applies(case: Any) -> str | None:
@@ -151,7 +143,7 @@ def _t5_bias(kwargs: Mapping[str, Any], dtype: str) -> Any:
     from transformers import T5Config
     from transformers.models.t5.modeling_t5 import T5Attention
 
-    table = _tensor(kwargs["table"], dtype)
+    table = torch_float(kwargs["table"], dtype)
     b, heads = table.shape
     q, k = kwargs["q_len"], kwargs["k_len"]
     config = T5Config(
@@ -166,22 +158,20 @@ def _t5_bias(kwargs: Mapping[str, Any], dtype: str) -> Any:
     with torch.no_grad():
         att.relative_attention_bias.weight.copy_(table)
         off = kwargs.get("offset")
-        return torch_numpy(
-            att.compute_bias(q, k, past_seen_tokens=k - q if off is None else off)[0]
-        )
+        return to_host(att.compute_bias(q, k, past_seen_tokens=k - q if off is None else off)[0])
 
 
 def _roberta_learned(kwargs: Mapping[str, Any], dtype: str) -> Any:
     import torch
     from transformers.models.roberta.modeling_roberta import RobertaEmbeddings
 
-    table = _tensor(kwargs["table"], dtype)
+    table = torch_float(kwargs["table"], dtype)
     p = kwargs["positions"]
     shape = (p,) if isinstance(p, int) else np.shape(p)
     ids = torch.full((int(np.prod(shape[:-1], dtype=int)), shape[-1]), 5, dtype=torch.long)
     pos = RobertaEmbeddings.create_position_ids_from_input_ids(ids, padding_idx=1)
     padded = torch.cat((torch.zeros(2, table.shape[1], dtype=table.dtype), table))
-    return torch_numpy(torch.nn.functional.embedding(pos, padded).reshape((*shape, table.shape[1])))
+    return to_host(torch.nn.functional.embedding(pos, padded).reshape((*shape, table.shape[1])))
 
 
 def _roberta_applies(case: Any) -> str | None:

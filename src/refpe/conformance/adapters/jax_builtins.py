@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from refpe.backends import to_host
+from refpe.registry import FLOAT_DTYPES
+
 from ..subjects import Subject, on_bad_input, register_subject
 
 
@@ -24,7 +27,7 @@ def _take(kw: dict[str, Any], dtype: str) -> Any:
             out = jnp.where((jnp.asarray(kw["ids"]) == kw["padding_idx"])[..., None], 0, out)
         if kw.get("scale") is not None:
             out = out * kw["scale"]
-        return np.asarray(out.astype(jnp.float32) if dtype == "bfloat16" else out)
+        return to_host(out)
 
 
 _FILLS_NAN = on_bad_input(
@@ -69,9 +72,8 @@ def _keras_linear_only(case: Any) -> str | None:
     return None
 
 
-FLOATS = ("float64", "float32", "float16", "bfloat16")
 register_subject(
-    Subject("jnp.take", "token-lookup", "jax", _take, dtypes=FLOATS, differs=_FILLS_NAN),
+    Subject("jnp.take", "token-lookup", "jax", _take, dtypes=FLOAT_DTYPES, differs=_FILLS_NAN),
     Subject(
         "jax.nn.initializers.normal",
         "init-normal",

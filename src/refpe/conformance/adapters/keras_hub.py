@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from refpe.backends import to_host
+
 from ..subjects import Subject, register_subject
 from ._convert import shifted_positions
 
@@ -26,18 +28,13 @@ def _layers() -> Any:
     return keras_hub.layers
 
 
-def _host(t: Any) -> np.ndarray:
-    t = t.detach().cpu() if hasattr(t, "detach") else t
-    return np.asarray(t.float() if str(getattr(t, "dtype", "")) == "torch.bfloat16" else t)
-
-
 def _sine(kwargs: Mapping[str, Any], dtype: str) -> Any:
     p = shifted_positions(kwargs)
     rows = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
     layer = _layers().SinePositionEncoding(max_wavelength=kwargs.get("base", 10000.0), dtype=dtype)
     x = np.zeros((*rows.shape, kwargs["d"]), dtype=dtype)
     out = layer(x, positions=rows.astype(dtype))
-    return _host(out).reshape((*p.shape, kwargs["d"]))
+    return to_host(out).reshape((*p.shape, kwargs["d"]))
 
 
 def _sine_differs(case: Any) -> str | None:
@@ -76,7 +73,7 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     d, t = x.shape[-1], x.shape[-2]
     pos = np.broadcast_to(shifted_positions(kwargs), x.shape[:-1]).reshape(-1, t)
     out = layer(x.reshape(-1, t, d).astype(np.float32), positions=pos.astype(np.float32))
-    return _host(out).reshape(x.shape)
+    return to_host(out).reshape(x.shape)
 
 
 def _rope_applies(case: Any) -> str | None:

@@ -3,17 +3,15 @@
 ``refpe.rope`` and the other hot functions answer through a fast kernel
 (``refpe.kernels``) where one takes the call. Each subject is named
 ``kernel:<spec id>:<backend>`` and feeds the case's host arguments to the public function
-as that backend's arrays on the CPU (PyTorch tensors through ``torch.from_numpy``,
-no copy); the suite judges the result with the spec's error model, bad inputs included, so a
-kernel must raise what the reference raises.
+as that backend's arrays on the CPU (:meth:`refpe.backends.Backend.call`); the suite judges
+the result with the spec's error model, bad inputs included, so a kernel must raise what the
+reference raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import numpy as np
 
 from refpe.kernels import HOT
 
@@ -26,61 +24,19 @@ DTYPES = {
 }
 
 
-def _creates(spec_id: str) -> bool:
-    import refpe
+def _call(spec_id: str, backend: str) -> Callable[[Mapping[str, Any], str], Any]:
+    """``refpe.<function>`` of ``spec_id`` on ``backend``'s CPU arrays
+    (:meth:`refpe.backends.Backend.call`)."""
 
-    return refpe.spec(spec_id).creates
-
-
-def _numpy_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, Any], str], Any]:
     def call(kwargs: Mapping[str, Any], dtype: str) -> Any:
-        extra = {"dtype": dtype, "xp": np} if _creates(spec_id) else {}
-        return np.asarray(fn(**kwargs, **extra))
-
-    return call
-
-
-def _torch_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, Any], str], Any]:
-    def call(kwargs: Mapping[str, Any], dtype: str) -> Any:
-        import array_api_compat.torch as xp
-        import torch
-
-        args = {
-            k: torch.from_numpy(np.array(v, order="C")) if isinstance(v, np.ndarray) else v
-            for k, v in kwargs.items()
-        }
-        if _creates(spec_id):
-            args.update(dtype=getattr(torch, dtype), xp=xp, device=torch.device("cpu"))
-        return fn(**args).detach().cpu().numpy()
-
-    return call
-
-
-def _jax_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, Any], str], Any]:
-    def call(kwargs: Mapping[str, Any], dtype: str) -> Any:
-        import jax
-        import jax.numpy as jnp
-
-        with jax.enable_x64(dtype == "float64"):  # on only for this call, as the backend does
-            args = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v
-                    for k, v in kwargs.items()}  # fmt: skip
-            if _creates(spec_id):
-                args.update(dtype=dtype, xp=jnp)
-            return np.asarray(fn(**args))
-
-    return call
-
-
-CALLS = {"numpy": _numpy_call, "torch": _torch_call, "jax": _jax_call}
-
-
-def _public(name: str) -> Callable[..., Any]:
-    def fn(*args: Any, **kwargs: Any) -> Any:
         import refpe
+        from refpe import backends
 
-        return getattr(refpe, name)(*args, **kwargs)
+        spec = refpe.spec(spec_id)
+        fn = getattr(refpe, spec.function.__name__)
+        return backends.get(backend).call(fn, kwargs, dtype, creates=spec.creates)
 
-    return fn
+    return call
 
 
 def kernel_subjects() -> list[Subject]:
@@ -92,7 +48,7 @@ def kernel_subjects() -> list[Subject]:
             name=f"kernel:{spec_id}:{backend}",
             spec=spec_id,
             library=backend,
-            call=CALLS[backend](spec_id, _public(hot.function)),
+            call=_call(spec_id, backend),
             dtypes=DTYPES[backend],
             convention={"kernel": "auto"},
         )

@@ -7,8 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from refpe.backends import to_host
+from refpe.specs._cases import host_positions
+
 from ..subjects import Subject, register_subject
-from ._convert import positions, torch_float, torch_numpy
+from ._convert import torch_float
 
 LIB = "rotary_embedding_torch"
 
@@ -39,7 +42,7 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     d, t = x.shape[-1], x.shape[-2]
     r = kwargs.get("rotary_dim") or d
     rot = _module(kwargs, r)
-    p = positions(kwargs)
+    p = host_positions(kwargs["positions"])
     rows = np.broadcast_to(p, x.shape[:-1]).reshape(-1, t)
     xs = x.reshape(-1, t, d)
     if np.all(rows == rows[:, :1] + np.arange(t)) and np.all(rows[:, 0] == rows[0, 0]):
@@ -47,7 +50,7 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     else:
         seq = torch.from_numpy(rows.copy()).to(torch.float32) / rot.interpolate_factor
         out = apply_rotary_emb(rot(seq)[:, :, :], xs, seq_dim=-2)
-    return torch_numpy(out.reshape(x.shape))
+    return to_host(out.reshape(x.shape))
 
 
 def _applies(case: Any) -> str | None:

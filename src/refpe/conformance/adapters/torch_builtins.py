@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from refpe.backends import to_host
+
 from ..subjects import Subject, on_bad_input, register_subject
-from ._convert import torch_float, torch_numpy
+from ._convert import torch_float
 
 
 def _torch() -> Any:
@@ -34,7 +36,7 @@ def _lookup_args(kw: dict[str, Any], dtype: str) -> tuple[Any, Any, Any]:
 
 
 def _scaled(out: Any, scale: Any) -> Any:
-    return torch_numpy(out if scale is None else out * scale)
+    return to_host(out if scale is None else out * scale)
 
 
 def _embedding(kw: dict[str, Any], dtype: str) -> Any:
@@ -63,11 +65,11 @@ def _empty(kw: dict[str, Any]) -> Any:
 
 def _normal(kw: dict[str, Any], dtype: str) -> Any:
     t = _torch().nn.init.normal_(_empty(kw), kw.get("mean", 0.0), kw["std"], _generator(kw))
-    return torch_numpy(t)
+    return to_host(t)
 
 
 def _uniform(kw: dict[str, Any], dtype: str) -> Any:
-    return torch_numpy(_torch().nn.init.uniform_(_empty(kw), -kw["a"], kw["a"], _generator(kw)))
+    return to_host(_torch().nn.init.uniform_(_empty(kw), -kw["a"], kw["a"], _generator(kw)))
 
 
 def _trunc_normal(absolute_defaults: bool):
@@ -75,7 +77,7 @@ def _trunc_normal(absolute_defaults: bool):
         mean, std = kw.get("mean", 0.0), kw["std"]
         bounds = {} if absolute_defaults else {"a": mean - 2 * std, "b": mean + 2 * std}
         init = _torch().nn.init.trunc_normal_
-        return torch_numpy(init(_empty(kw), mean, std, generator=_generator(kw), **bounds))
+        return to_host(init(_empty(kw), mean, std, generator=_generator(kw), **bounds))
 
     return call
 
@@ -88,7 +90,7 @@ def _framework(kw: dict[str, Any], dtype: str) -> Any:
         layer = torch.nn.Embedding(out_features, in_features)
     else:
         layer = torch.nn.Linear(in_features, out_features)
-    return torch_numpy(layer.weight.detach().double())
+    return to_host(layer.weight.detach().double())
 
 
 def _only_torch(case: Any) -> str | None:

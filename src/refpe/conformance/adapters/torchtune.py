@@ -14,8 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from refpe.backends import to_host
+from refpe.specs._cases import host_positions
+
 from ..subjects import Subject, register_subject
-from ._convert import positions, torch_float, torch_numpy
+from ._convert import torch_float
 
 LIB = "torchtune"
 
@@ -60,11 +63,11 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
     x = torch_float(kwargs["x"], dtype)
     d, t = x.shape[-1], x.shape[-2]
-    p = positions(kwargs)
+    p = host_positions(kwargs["positions"])
     rows = np.broadcast_to(p, x.shape[:-1]).reshape(-1, t)
     rope = _module(kwargs, d, int(rows.max()) + 1)
     out = rope(x.reshape(-1, t, 1, d), input_pos=torch.from_numpy(rows.copy()))
-    return torch_numpy(out.reshape(x.shape))
+    return to_host(out.reshape(x.shape))
 
 
 def _applies(case: Any) -> str | None:

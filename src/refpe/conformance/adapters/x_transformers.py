@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from refpe.backends import to_host
+from refpe.specs._cases import host_positions
+
 from ..subjects import Subject, register_subject
-from ._convert import positions, torch_float, torch_numpy
+from ._convert import torch_float
 
 LIB = "x_transformers"
 
@@ -49,12 +52,10 @@ def _rope(kwargs: Mapping[str, Any], dtype: str) -> Any:
     x = torch_float(host, dtype)
     d, t = x.shape[-1], x.shape[-2]
     r = kwargs.get("rotary_dim") or d
-    p = positions(kwargs)
+    p = host_positions(kwargs["positions"])
     pos = torch.from_numpy(np.broadcast_to(p, x.shape[:-1]).reshape(-1, t).copy())
     freqs, scale = lib.RotaryEmbedding(r, **_factors(kwargs))(pos)
-    return torch_numpy(
-        lib.apply_rotary_pos_emb(x.reshape(-1, 1, t, d), freqs, scale).reshape(x.shape)
-    )
+    return to_host(lib.apply_rotary_pos_emb(x.reshape(-1, 1, t, d), freqs, scale).reshape(x.shape))
 
 
 def _rope_applies(case: Any) -> str | None:
