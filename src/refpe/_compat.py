@@ -13,7 +13,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-from ._registry import FLOAT_DTYPES
+from .registry import FLOAT_DTYPES
 
 Array = Any
 
