@@ -67,7 +67,7 @@ def test_conformance_passes_and_writes_a_versioned_json(tmp_path, capsys):
     )
     assert code == 0
     data = json.loads(path.read_text())
-    assert data["schema"] == "refpe-conformance/1"
+    assert data["schema"] == "refpe-conformance/2"
     assert data["summary"]["pass"] > 0 and data["summary"]["fail"] == 0
     keys = {
         "spec",

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 from oracle_reference import cases, oracle_inputs, oracle_values, reference, reference_error
 
+from refpe.conformance.oracle import ORACLES
 from refpe.conformance.oracle import init as draws
 
 SPECS = ("init-normal", "init-uniform", "init-truncated-normal", "init-framework-defaults")
 DTYPES = ("float64", "float32")
 
 #: Where refpe's float64 draw is not the documented formula rounded once (strict: a fix shows).
-KNOWN = {
-    ("init-framework-defaults", "keras linear", "float64"): (
-        "4 of 24 entries 1 ulp off: refpe rounds the bound sqrt(6/(in+out)) to float64 "
-        "before multiplying by 2U - 1, a second rounding the documented formula does not have"
-    ),
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 
 def _params():
@@ -49,14 +46,24 @@ def test_reference_is_bit_exact(spec_id, name, dtype):
     assert err <= K, f"{spec_id} {name} {dtype}: {where}"
 
 
-def test_keras_linear_differs_by_one_ulp_only():
-    # the known difference above is the double rounding, nothing larger
+def test_keras_linear_limit_is_the_float64_constant():
+    # Keras computes limit = sqrt(6 / (in + out)) in Python floats; the draw is that float64
+    # constant times (2U - 1), rounded once: the real sqrt instead moves 4 of 24 entries by 1 ulp
     inputs = oracle_inputs("init-framework-defaults", "keras linear", "float64")
     want = oracle_values("init-framework-defaults", inputs)[0]
     got = reference("init-framework-defaults", "keras linear", "float64")[0]
-    ulps = np.abs(got - want) / np.spacing(np.abs(want))
-    assert 0 < np.count_nonzero(ulps) <= 6
-    assert ulps.max() == 1.0
+    np.testing.assert_array_equal(got, want)
+
+
+def test_keras_linear_with_the_real_sqrt_is_told_apart(monkeypatch):
+    # planted: the limit as the real square root, not Keras' float constant
+    real = lambda dims: mpmath.sqrt(mpmath.mpf(6) / (dims[0] + dims[1]))  # noqa: E731
+    monkeypatch.setitem(draws.FRAMEWORKS, ("keras", "linear"), draws._symmetric(real))
+    inputs = oracle_inputs("init-framework-defaults", "keras linear", "float64")
+    _, fn = ORACLES["init-framework-defaults"]
+    planted = np.asarray(fn(inputs)[0], dtype=np.float64)  # the oracle itself, no cache
+    got = reference("init-framework-defaults", "keras linear", "float64")[0]
+    assert np.count_nonzero(got != planted) > 0
 
 
 # --- hand-checked values ---

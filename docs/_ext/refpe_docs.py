@@ -38,7 +38,7 @@ SECTIONS = {
     "5": "Tokenisation",
     "6": "Beyond the seeds",
 }
-CONFORMANCE_SCHEMA = "refpe-conformance/1"
+CONFORMANCE_SCHEMA = "refpe-conformance/2"
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -531,7 +531,7 @@ def conformance_page(srcdir: str, report: dict[str, Any] | None) -> str:
         "reason: a backend or device that is absent is never counted as passed) and **error** "
         "(the subject raised). Each cell gives the counts over the spec's cases and dtypes and "
         "the worst normalised error; hover a cell for its dtypes. Schema: "
-        "``refpe-conformance/1`` (:doc:`/guides/error-model`).\n"
+        "``refpe-conformance/2`` (:doc:`/guides/error-model`).\n"
     )
     out.append(heading("CPU, run while this site was built", "-"))
     if report:
@@ -550,7 +550,7 @@ def conformance_page(srcdir: str, report: dict[str, Any] | None) -> str:
     if not kept:
         out.append(
             "No GPU report is kept in the repository yet: ``docs/reports/`` holds no "
-            "``refpe-conformance/1`` JSON file. A report written on a machine with a GPU by "
+            "``refpe-conformance/2`` JSON file. A report written on a machine with a GPU by "
             "``refpe conformance --json docs/reports/NAME.json`` is rendered here, labelled "
             "with its device and date.\n"
         )

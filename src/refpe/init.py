@@ -175,6 +175,7 @@ def _torch_linear(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _glorot(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    # the limit is the float64 constant sqrt(6 / (in + out)), as Keras computes it
     fan_in, fan_out = _fans(shape)
     return math.sqrt(6.0 / (fan_in + fan_out)) * (2.0 * g.random(shape) - 1.0)
 

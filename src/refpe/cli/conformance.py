@@ -69,6 +69,11 @@ def _conformance(args: argparse.Namespace) -> int:
     from refpe.conformance import report, run
 
     plan = _plan(args)
+    accept = split_csv(args.accept)
+    try:
+        report.failing(accept)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("accept must", "--accept must")) from None
     out = console()
     t0 = time.perf_counter()
     if args.progress:
@@ -88,14 +93,14 @@ def _conformance(args: argparse.Namespace) -> int:
     else:
         results = run(plan)
     wall = time.perf_counter() - t0
-    report.table(results, wall, out)
+    report.table(results, wall, out, accept)
     if args.json:
-        report.write_json(args.json, report.to_json(results, wall))
+        report.write_json(args.json, report.to_json(results, wall, accept))
         out.print(f"JSON report written to {args.json}")
     if not any(r.verdict == "pass" for r in results):
         out.print("nothing passed: no case ran (check the filters)", style="bold red")
         return 1
-    return 1 if report.failed(results) else 0
+    return 1 if report.failed(results, accept) else 0
 
 
 def _conventions(args: argparse.Namespace) -> int:
@@ -132,6 +137,13 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("--compile", action="store_true", help="also run compiled (jax.jit)")
     c.add_argument("--torch-compile", action="store_true", help="with --compile: torch.compile too")
     c.add_argument("--no-progress", dest="progress", action="store_false")
+    c.add_argument(
+        "--accept",
+        action="append",
+        metavar="VERDICT",
+        help="verdicts that do not fail the run (exit 0): 'loose' (beyond the exact bound, "
+        "within the usual one)",
+    )
     c.set_defaults(handler=_conformance)
 
     v = subparsers.add_parser("conventions", help="which convention each library uses")

@@ -5,6 +5,9 @@ fixture::
 
     def test_my_sinusoid(refpe_conformance):
         refpe_conformance(my_sinusoid, spec="pe-sinusoidal", backend="torch")
+
+Keywords go to :func:`refpe.conformance.check`: ``accept=("loose",)`` lets results beyond the
+exact bound but within the usual one pass the test.
 """
 
 from __future__ import annotations

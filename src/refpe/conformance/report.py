@@ -1,18 +1,28 @@
 """Reports: the terminal table (rich) and the JSON report with its versioned schema.
 
-JSON schema ``refpe-conformance/1`` (documented in docs/conformance.md)::
+JSON schema ``refpe-conformance/2`` (documented in the docs' report-schema guide)::
 
     {
-      "schema": "refpe-conformance/1",
+      "schema": "refpe-conformance/2",
       "refpe_version": str, "created": ISO-8601 UTC, "wall_seconds": float,
       "machine": {"platform": str, "python": str, "processor": str, "cpu_count": int},
       "libraries": {name: version},
       "backends": [{"name", "available", "reason", "devices", "settings", "compiler"}],
-      "summary": {"pass": int, "fail": int, "differs": int, "skipped": int, "error": int},
+      "accepted": [verdict, ...],   # verdicts that did not fail the run ("loose", ...)
+      "summary": {"pass": int, "loose": int, "fail": int, "differs": int, "skipped": int,
+                  "error": int},
       "results": [{"spec", "case", "subject", "backend", "device", "dtype", "mode",
-                   "verdict", "error" (normalised; "inf" when unbounded), "K", "reason",
-                   "where", "diagnosis", "seconds", "kernel"}]
+                   "verdict" (pass / loose / fail / differs / skipped / error),
+                   "error" (normalised under the exact bound; "inf" when unbounded),
+                   "K" (the exact bound's constant), "error_usual", "K_usual" (the same
+                   under the usual bound), "horizon" (largest position within the exact
+                   bound, or null), "curve" ([[position, error], ...] ascending),
+                   "oracle" (what computed the exact answer), "reason", "where",
+                   "diagnosis", "seconds", "kernel"}]
     }
+
+Version 2 added ``loose``, ``error_usual``, ``K_usual``, ``horizon``, ``curve``, ``oracle``
+and ``accepted``; the exact answer is the oracle's, not refpe's own float64 output.
 """
 
 from __future__ import annotations
@@ -29,10 +39,13 @@ from typing import Any
 
 from refpe import backends as B
 
+from .judge import describe_horizon
 from .runner import Result
 
-SCHEMA = "refpe-conformance/1"
-VERDICTS = ("pass", "fail", "differs", "skipped", "error")
+SCHEMA = "refpe-conformance/2"
+VERDICTS = ("pass", "loose", "fail", "differs", "skipped", "error")
+#: Verdicts a user may accept (``--accept``): they then do not fail the run.
+ACCEPTABLE = ("loose",)
 _LIBRARIES = (
     "refpe",
     "numpy",
@@ -52,9 +65,21 @@ def summary(results: Iterable[Result]) -> dict[str, int]:
     return {v: counts.get(v, 0) for v in VERDICTS}
 
 
-def failed(results: Iterable[Result]) -> bool:
-    """Whether the run fails: any ``fail`` or ``error`` verdict."""
-    return any(r.verdict in ("fail", "error") for r in results)
+def failing(accept: Iterable[str] = ()) -> set[str]:
+    """The verdicts that fail a run: ``fail``, ``error``, and ``loose`` unless accepted."""
+    accept = set(accept)
+    unknown = accept - set(ACCEPTABLE)
+    if unknown:
+        raise ValueError(
+            f"accept must name verdicts among {', '.join(ACCEPTABLE)}, got {sorted(unknown)!r}"
+        )
+    return {"fail", "error", *(v for v in ACCEPTABLE if v not in accept)}
+
+
+def failed(results: Iterable[Result], accept: Iterable[str] = ()) -> bool:
+    """Whether the run fails: any ``fail`` or ``error`` verdict, or ``loose`` not accepted."""
+    bad = failing(accept)
+    return any(r.verdict in bad for r in results)
 
 
 def libraries() -> dict[str, str]:
@@ -78,7 +103,7 @@ def backend_info() -> list[dict[str, Any]]:
     return out
 
 
-def to_json(results: list[Result], wall: float) -> dict[str, Any]:
+def to_json(results: list[Result], wall: float, accept: Iterable[str] = ()) -> dict[str, Any]:
     import refpe
 
     return {
@@ -94,6 +119,7 @@ def to_json(results: list[Result], wall: float) -> dict[str, Any]:
         },
         "libraries": libraries(),
         "backends": backend_info(),
+        "accepted": sorted(set(accept)),
         "summary": summary(results),
         "results": [r.to_json() for r in results],
     }
@@ -122,7 +148,9 @@ def _fmt(x: float | None) -> str:
     return f"{x:.3g}"
 
 
-def table(results: list[Result], wall: float, console: Any = None) -> None:
+def table(
+    results: list[Result], wall: float, console: Any = None, accept: Iterable[str] = ()
+) -> None:
     """Print one row per spec × subject × backend × device × dtype × mode, then the problems."""
     from rich.console import Console
     from rich.table import Table
@@ -143,10 +171,12 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
         "worst err",
         "K",
         "verdict",
+        "horizon",
     ):
         t.add_column(col, justify="right" if col in ("cases", "worst err", "K") else "left")
     style = {
         "pass": "green",
+        "loose": "magenta",
         "fail": "bold red",
         "error": "bold red",
         "differs": "yellow",
@@ -155,7 +185,8 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
     skipped: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for key, rs in groups.items():
         counts = Counter(r.verdict for r in rs)
-        verdict = next(v for v in ("error", "fail", "differs", "pass", "skipped") if counts[v])
+        order = ("error", "fail", "loose", "differs", "pass", "skipped")
+        verdict = next(v for v in order if counts[v])
         errs = [r.error for r in rs if r.error is not None]
         ks = [r.K for r in rs if r.K is not None]
         note = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
@@ -170,18 +201,20 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
             _fmt(max(errs) if errs else None),
             _fmt(max(ks) if ks else None),
             f"[{style[verdict]}]{note}[/]",
+            _horizon(rs),
         )
     console.print(t)
     for (subject, backend, device, reason), specs in skipped.items():
         where = f"{backend} {device}".replace(" *", "")
         what = "" if specs == ["*"] else f" ({len(set(specs))} specs)"
         console.print(f"[dim]skipped: {subject} on {where}{what}: {reason}[/]", soft_wrap=True)
-    problems = [r for r in results if r.verdict in ("fail", "error", "differs")]
+    problems = [r for r in results if r.verdict in ("fail", "error", "loose", "differs")]
     for r in problems[:50]:
         console.print(
             f"[{style[r.verdict]}]{r.verdict.upper()}[/] {r.spec} / {r.case} / {r.subject} "
             f"({r.backend} {r.device} {r.dtype} {r.mode}): err={_fmt(r.error)} K={_fmt(r.K)} "
-            f"{r.reason} {r.where} {('— ' + r.diagnosis) if r.diagnosis else ''}".rstrip(),
+            f"{_usual(r)}{_reach(r)}{r.reason} {r.where} "
+            f"{('— ' + r.diagnosis) if r.diagnosis else ''}".rstrip(),
             soft_wrap=True,
         )
     if len(problems) > 50:
@@ -189,5 +222,25 @@ def table(results: list[Result], wall: float, console: Any = None) -> None:
     s = summary(results)
     console.print(
         " · ".join(f"{s[v]} {v}" for v in VERDICTS) + f" · wall time {wall:.1f} s",
-        style="bold red" if failed(results) else "bold green",
+        style="bold red" if failed(results, accept) else "bold green",
     )
+
+
+def _reach(r: Result) -> str:
+    text = describe_horizon(r.horizon, [tuple(c) for c in r.curve], r.K or 0.0)
+    return f"[{text}] " if text else ""
+
+
+def _usual(r: Result) -> str:
+    if r.verdict != "loose":
+        return ""
+    return f"(usual bound: err={_fmt(r.error_usual)} K={_fmt(r.K_usual)}) "
+
+
+def _horizon(rs: list[Result]) -> str:
+    """The group's worst horizon: the case that stays exact over the shortest range."""
+    swept = [r for r in rs if r.curve]
+    if not swept:
+        return ""
+    worst = min(swept, key=lambda r: -1 if r.horizon is None else r.horizon)
+    return describe_horizon(worst.horizon, [tuple(c) for c in worst.curve], worst.K or 0.0)

@@ -1,9 +1,13 @@
 """The suite: run subjects on the spec cases and give each a verdict.
 
-Verdicts: ``pass``, ``fail`` (outside the error model, or a bad input not refused),
-``differs`` (a known, documented convention of that library), ``skipped`` (with the reason)
-and ``error`` (the subject raised). Only ``fail`` and ``error`` make the run fail; a skipped
-backend or case is never counted as passed.
+Every value is judged against the oracle's exact answer (:mod:`refpe.conformance.oracle`),
+which shares no code with the reference, under the spec's two bounds
+(:mod:`refpe.conformance.judge`). Verdicts: ``pass`` (within the exact bound), ``loose``
+(beyond it, within the usual bound of the textbook evaluation in that dtype), ``fail``
+(beyond both, or a bad input not refused), ``differs`` (a known, documented convention of
+that library), ``skipped`` (with the reason) and ``error`` (the subject raised). ``fail`` and
+``error`` make the run fail, and ``loose`` too unless it is accepted; a skipped backend or case
+is never counted as passed.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import refpe
 from refpe import backends as B
 from refpe.registry import Case, Spec
 
-from . import diagnose, distributions
-from .compare import as_arrays, compare, ks_test
-from .inputs import cast_inputs, float64_kwargs, host_inputs
+from . import diagnose, distributions, oracle
+from .compare import as_arrays, ks_test
+from .inputs import cast_inputs, host_inputs
+from .judge import judge
 from .subjects import Subject, subjects
 
 REFERENCE = "refpe"
@@ -48,11 +53,22 @@ class Result:
     diagnosis: str = ""
     seconds: float = 0.0
     kernel: str = "reference"
+    #: The normalised error under the usual bound, and that bound's constant.
+    error_usual: float | None = None
+    K_usual: float | None = None
+    #: The largest tested position within the exact bound (specs with positions).
+    horizon: int | None = None
+    #: ``[position, worst exact-normalised error]`` per tested position, ascending.
+    curve: list[list[float]] = field(default_factory=list)
+    #: What computed the exact answer (the oracle's arithmetic and version).
+    oracle: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        if d["error"] is not None and not np.isfinite(d["error"]):
-            d["error"] = "inf"
+        for key in ("error", "error_usual"):
+            if d[key] is not None and not np.isfinite(d[key]):
+                d[key] = "inf"
+        d["curve"] = [[p, e if np.isfinite(e) else "inf"] for p, e in d["curve"]]
         return d
 
 
@@ -70,16 +86,12 @@ class Plan:
     extra: tuple[Subject, ...] = field(default_factory=tuple)
 
 
-_EXACT: dict[tuple[str, str, str], Any] = {}
-
-
-def exact(spec: Spec, case: Case, dtype: str) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """The float64 NumPy reference on the case's inputs rounded to ``dtype`` (cached)."""
+def exact(spec: Spec, case: Case, dtype: str) -> tuple[oracle.Exact, dict[str, Any]]:
+    """The oracle's exact answer on the case's inputs rounded to ``dtype`` (cached in memory
+    and on disk), and those inputs."""
     inputs = host_inputs(case, dtype)
-    key = (spec.id, case.name, dtype)
-    if key not in _EXACT:
-        _EXACT[key] = as_arrays(spec.function(**float64_kwargs(spec, inputs)))
-    return _EXACT[key], inputs
+    given = dict(inputs, dtype=dtype) if spec.creates else inputs
+    return oracle.exact(spec.id, case.name, given), inputs
 
 
 def reference_call(spec: Spec, backend: B.Backend, device: str, compiled: bool) -> Callable:
@@ -121,16 +133,47 @@ def _verdict_value(
     want, inputs = exact(spec, case, dtype)
     raw = call(inputs, dtype)
     base.seconds = time.perf_counter() - t0
-    wrong = wrong_dtype(raw, want, dtype)
+    wrong = wrong_dtype(raw, want.hi, dtype)
     if wrong:
         base.verdict, base.reason = "fail", wrong
         return base
     got = as_arrays(raw)
-    cmp = compare(got, want, spec.error, inputs, dtype)
-    base.K = spec.error.K.get(dtype, spec.error.K.get("float32", 0))
-    base.error, base.where = cmp.error, cmp.where
-    base.verdict = "pass" if cmp.ok else "fail"
-    if not cmp.ok:
+    return _judged(spec, case, dtype, got, want, inputs, base)
+
+
+def _judged(
+    spec: Spec,
+    case: Case,
+    dtype: str,
+    got: list[np.ndarray],
+    want: oracle.Exact,
+    inputs: dict[str, Any],
+    base: Result,
+) -> Result:
+    """``base`` filled with the judgement of ``got`` under the spec's two bounds."""
+    strict, usual = spec.error.exact, spec.error.usual_bound
+    nearest = want.nearest()
+    shapes_match = len(got) == len(nearest) and all(
+        y.shape == e.shape for y, e in zip(got, nearest, strict=True)
+    )
+    scales = [strict.bound_scale(inputs, e, dtype) for e in nearest] if shapes_match else []
+    scales_usual = [usual.bound_scale(inputs, e, dtype) for e in nearest] if shapes_match else []
+    positions = spec.positions(inputs) if spec.positions and shapes_match else None
+    j = judge(
+        got,
+        want,
+        dtype,
+        K=strict.K_of(dtype),
+        scale=scales,
+        K_usual=usual.K_of(dtype),
+        scale_usual=scales_usual,
+        positions=None if positions is None else np.asarray(positions),
+    )
+    base.verdict, base.error, base.where = j.verdict, j.error, j.where
+    base.K, base.error_usual, base.K_usual = j.K, j.error_usual, j.K_usual
+    base.horizon, base.curve = j.horizon, [[p, e] for p, e in j.curve]
+    base.oracle = f"{want.oracle} (oracle v{oracle.VERSION})"
+    if j.verdict != "pass":
         base.diagnosis = diagnose.explain(spec, case, dtype, got)
     return base
 

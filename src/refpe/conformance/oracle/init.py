@@ -7,9 +7,9 @@ formula in float64 and rounded once to the dtype on the way to the device. The e
 of a case is that formula's exact real value on the generator's (exact, dyadic) variates,
 rounded once to float64; the suite then rounds it once to the dtype under test. Where the
 formula has no irrational constant this is the float64 draw itself (one rounding is all
-``mu + sd * z`` or ``a * (2u - 1)`` has in refpe's cases); where it has one (Glorot's
-``sqrt(6 / (in + out))``), a float64 evaluation that rounds the constant first can land one
-ulp away, and the documentation does not say which is meant.
+``mu + sd * z`` or ``a * (2u - 1)`` has in refpe's cases). Glorot's limit is defined as
+Keras defines it: ``limit = sqrt(6 / (fan_in + fan_out))`` evaluated in Python floats (a
+float64 constant), the draw ``limit * (2u - 1)`` then exact.
 
 The variates are the generator's, not drawn by any refpe code; ``sqrt`` bounds (Glorot,
 Kaiming) are computed with mpmath at :data:`~._core.DIGITS` digits.
@@ -125,8 +125,10 @@ def _rsqrt(n: int) -> Any:
 
 
 def _glorot(dims: tuple[int, ...]) -> Any:
-    """Keras ``glorot_uniform``: ``sqrt(6 / (fan_in + fan_out))``, ``(in, out)`` kernel."""
-    return mpmath.sqrt(mpmath.mpf(6) / (dims[0] + dims[1]))
+    """Keras ``glorot_uniform``: ``limit = sqrt(6 / (fan_in + fan_out))`` for an ``(in, out)``
+    kernel, a Python float as Keras computes it (keras ``initializers.GlorotUniform``), so the
+    limit is that float64 constant exactly."""
+    return Fraction(math.sqrt(6 / (dims[0] + dims[1])))
 
 
 #: (framework, kind) -> (seed, dims) -> float64 table, from the frameworks' documentation.
