@@ -9,8 +9,8 @@ import argparse
 import numpy as np
 import pytest
 
-from refpe import _cli_vectors
 from refpe import vectors as V
+from refpe.cli import vectors as cli_vectors
 from refpe.vectors import VectorFormatError
 
 LIMIT = 1 << 16  # refpe.vectors.MAX_WORD, the documented word limit
@@ -35,7 +35,7 @@ def test_binary_word_with_a_space_raises_at_its_record(tmp_path):
 
 def test_info_check_agrees_with_read(tmp_path, capsys):
     p = argparse.ArgumentParser(prog="refpe")
-    _cli_vectors.add_parser(p.add_subparsers(dest="command", required=True))
+    cli_vectors.add_parser(p.add_subparsers(dest="command", required=True))
     args = p.parse_args(["vectors", "info", str(new_york(tmp_path)), "--check"])
     assert args.handler(args) == 1
     captured = capsys.readouterr()
