@@ -19,7 +19,8 @@ import numpy as np
 
 from . import _vectors_io as _io
 from . import _vectors_write as _write
-from ._compat import from_host, namespace
+from ._compat import from_host, namespace, require_choice
+from ._vectors_align import AlignReport, align, pretrained_align
 from ._vectors_files import atomic_write, open_regular
 from ._vectors_io import (
     FORMATS,
@@ -55,15 +56,9 @@ DUPLICATES = ("error", "first", "last")
 ERRORS = ("strict", "replace", "ignore", "backslashreplace", "surrogateescape")
 
 
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
 def _options(format: str, limit: Any, dtype: Any, encoding: str, errors: str) -> np.dtype:
-    _choice("format", format, FORMATS)
-    _choice("errors", errors, ERRORS)
+    require_choice("format", format, FORMATS)
+    require_choice("errors", errors, ERRORS)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be None or an int >= 0, got {limit!r}")
     try:
@@ -228,7 +223,7 @@ def read(
     byte offset and what was found.
     """
     dt = _options(format, limit, dtype, encoding, errors)
-    _choice("duplicates", duplicates, DUPLICATES)
+    require_choice("duplicates", duplicates, DUPLICATES)
     it = _scan(path, format, limit, dt, encoding, errors, allow_nonfinite, progress, True)
     count, dim, unit, room = next(it)
     words: list[str] = []
@@ -382,7 +377,7 @@ def info(path: PathLike, *, format: str | None = None, encoding: str = "utf-8") 
     the first row.
     """
     fmt = format or detect(path)
-    _choice("format", fmt, FORMATS)
+    require_choice("format", fmt, FORMATS)
     with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         out: dict[str, Any] = {"path": os.fspath(path), "format": fmt, "bytes": size}
@@ -432,6 +427,3 @@ def pretrained_formats(
         dt = "float32" if format == "word2vec-binary" else host.dtype
         _, back = read(path, format=format, dtype=dt)
     return from_host(back.reshape(host.shape), xp, vectors.dtype, getattr(vectors, "device", None))
-
-
-from ._vectors_align import AlignReport, align, pretrained_align  # noqa: E402
