@@ -4,13 +4,15 @@
 (``refpe.kernels``) where one takes the call. Each subject is named
 ``kernel:<spec id>:<backend>`` and feeds the case's host arguments to the public function
 as that backend's arrays on the CPU (PyTorch tensors through ``torch.from_numpy``,
-no copy); the suite judges the result with the spec's error model, bad inputs included, so a
-kernel must raise what the reference raises.
+no copy), or for CuPy on its current CUDA device (skipped, with the reason, where CuPy or a
+device is missing); the suite judges the result with the spec's error model, bad inputs
+included, so a kernel must raise what the reference raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ DTYPES = {
     "numpy": ("float64", "float32", "float16"),
     "torch": ("float64", "float32"),
     "jax": ("float64", "float32"),
+    "cupy": ("float64", "float32"),
 }
 
 
@@ -71,7 +74,35 @@ def _jax_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, An
     return call
 
 
-CALLS = {"numpy": _numpy_call, "torch": _torch_call, "jax": _jax_call}
+def _cupy_call(spec_id: str, fn: Callable[..., Any]) -> Callable[[Mapping[str, Any], str], Any]:
+    def call(kwargs: Mapping[str, Any], dtype: str) -> Any:
+        import cupy
+
+        args = {k: cupy.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+        if _creates(spec_id):
+            try:
+                import array_api_compat.cupy as xp
+            except ImportError:  # CuPy's own namespace (the kernels know both)
+                xp = cupy
+            args.update(dtype=dtype, xp=xp)
+        out = fn(**args)
+        return cupy.asnumpy(out) if isinstance(out, cupy.ndarray) else np.asarray(out)
+
+    return call
+
+
+CALLS = {"numpy": _numpy_call, "torch": _torch_call, "jax": _jax_call, "cupy": _cupy_call}
+
+
+@dataclass(frozen=True)
+class DeviceSubject(Subject):
+    """A subject whose library needs a device: unavailable, with the backend's reason (no
+    CUDA device), where the library is installed but has no device to run on."""
+
+    def unavailable(self) -> str | None:
+        from refpe.backends import get
+
+        return super().unavailable() or get(self.library).available()
 
 
 def _public(name: str) -> Callable[..., Any]:
@@ -88,7 +119,7 @@ def kernel_subjects() -> list[Subject]:
     ``refpe.<function>`` as users call it (``kernel="auto"``); each result names what
     answered (:func:`refpe.last_kernel`)."""
     return [
-        Subject(
+        (DeviceSubject if backend == "cupy" else Subject)(
             name=f"kernel:{spec_id}:{backend}",
             spec=spec_id,
             library=backend,
