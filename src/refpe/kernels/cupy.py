@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import json
-import string
 from typing import Any
 
 import numpy as np
@@ -59,7 +58,7 @@ __all__ = [
 THREADS = 256
 MAX_BLOCKS = 65535
 #: The CUDA C of every kernel, for ``$T`` (``float``/``double``) and suffix ``$S``.
-SOURCE = string.Template(r"""
+SOURCE = r"""
 extern "C" {
 
 __global__ void rope_half_$S(const $T* x, $T* y, const $T* cs, const $T* sn,
@@ -154,7 +153,7 @@ __global__ void segment_sums_$S(const long long* order, const long long* starts,
 }
 
 }
-""")
+"""
 
 _TYPES = {
     "float32": ("float", "f32", "__fmul_rn", "__fadd_rn", "__fsub_rn"),
@@ -167,7 +166,11 @@ def source(dtype: str) -> str:
     if dtype not in _TYPES:
         raise ValueError(f"dtype must be one of {', '.join(_TYPES)}, got {dtype!r}")
     t, s, mul, add, sub = _TYPES[dtype]
-    return SOURCE.substitute(T=t, S=s, MUL=mul, ADD=add, SUB=sub)
+    code = SOURCE
+    # $SUB before $S (a prefix of it)
+    for key, value in (("$SUB", sub), ("$MUL", mul), ("$ADD", add), ("$T", t), ("$S", s)):
+        code = code.replace(key, value)
+    return code
 
 
 def _cupy() -> Any:
