@@ -38,5 +38,9 @@ class CuPy(Backend):
     def to_numpy(self, x: Any) -> np.ndarray:
         return self.lib.asnumpy(x)
 
+    def settings(self) -> dict[str, str]:
+        cp = self.lib
+        return {"cupy.cuda.runtime.runtimeGetVersion": str(cp.cuda.runtime.runtimeGetVersion())}
+
     def sync(self, x: Any) -> None:
         self.lib.cuda.get_current_stream().synchronize()
