@@ -44,3 +44,12 @@ def test_the_steps_write_both_reports_on_the_cpu(tmp_path):
     bench = json.loads((tmp_path / files[0]).read_text())
     assert bench["schema"] == "refpe-bench/1" and bench["results"]
     assert script.slug("NVIDIA H200") == "nvidia-h200"
+
+
+def test_bench_on_cuda_without_a_device_measures_nothing_and_says_why():
+    from refpe import bench
+
+    if bench.cuda_reason() is None:
+        pytest.skip("a CUDA device is present")
+    doc = bench.run(["rope"], quick=True, device="cuda")
+    assert doc["results"] == [] and doc["skipped"].startswith("no CUDA device")
