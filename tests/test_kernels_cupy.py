@@ -14,6 +14,7 @@ import pytest
 
 import refpe
 from refpe.kernels import HOT
+from refpe.kernels import _cupy_source as KS
 from refpe.kernels import cupy as KC
 
 needs_compiler = pytest.mark.skipif(fake_cupy.COMPILER is None, reason="no host C++ compiler")
@@ -163,8 +164,8 @@ def test_the_suite_passes_every_cupy_kernel_on_the_device():  # pragma: no cover
 def test_a_planted_mistake_in_the_cuda_source_fails_the_suite(cp, monkeypatch):
     from refpe.conformance import Plan, run
 
-    wrong = KC.SOURCE.replace("y[base + h + j] = $ADD(", "y[base + h + j] = $SUB(", 1)
-    assert wrong != KC.SOURCE
-    monkeypatch.setattr(KC, "SOURCE", wrong)
+    wrong = KS.SOURCE.replace("y[base + h + j] = $ADD(", "y[base + h + j] = $SUB(", 1)
+    assert wrong != KS.SOURCE
+    monkeypatch.setattr(KS, "SOURCE", wrong)
     results = run(Plan(specs=("rope",), backends=("cupy",), subjects=("cupy",)))
     assert any(r.verdict == "fail" for r in results)
