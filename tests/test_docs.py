@@ -409,3 +409,17 @@ def test_pages_render_in_chromium(server, tmp_path):
     assert states["conformance"]["matrix"] >= len(refpe.specs()), states["conformance"]
     outside = [u for u in requests if not u.startswith((server, "data:", "about:"))]
     assert requests and not outside, f"requests left the machine: {outside[:5]}"
+
+
+def test_gpu_reports_get_their_own_section(tmp_path):
+    import refpe_gpu
+
+    assert refpe_gpu.gpu_section(str(tmp_path), "bench") == ""
+    (tmp_path / "reports").mkdir()
+    bench = {"results": [{"spec": "rope", "case": "apply q, k", "candidates": {
+        "kernel-cupy": {"role": "kernel", "vs_copy": 0.71, "vs_peer": 3.0}}}],
+        "targets": [{"name": "rope cuda", "met": True, "measured": 0.71}]}  # fmt: skip
+    (tmp_path / "reports" / "bench-gpu-nvidia-h200-2026-12-01.json").write_text(json.dumps(bench))
+    page = refpe_gpu.gpu_section(str(tmp_path), "bench")
+    assert "bench-gpu-nvidia-h200-2026-12-01.json" in page and "vs copy 0.71" in page
+    assert "target met: rope cuda" in page

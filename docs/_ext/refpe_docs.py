@@ -26,6 +26,7 @@ from typing import Any
 
 import refpe_demos
 import refpe_figures
+import refpe_gpu
 from sphinx.util import logging
 
 LOG = logging.getLogger(__name__)
@@ -683,11 +684,12 @@ def performance_page(srcdir: str, sweeps: dict[str, tuple[str, int]] | None = No
         out.append(heading("GPUs: not measured", "-"))
         out.append(
             "No report here was measured on a GPU, so the GPU target (RoPE on PyTorch CUDA and "
-            "CuPy at 60 % or more of the GPU's copy bandwidth) is open: ``refpe bench`` times "
-            "CPU arrays only, the PyTorch RoPE kernel's path for other devices is tested on the "
-            "CPU but has not run on CUDA, and there is no CuPy kernel (CuPy arrays get the "
-            "reference).\n"
+            "CuPy at 60 % or more of the GPU's copy bandwidth) is open: ``refpe bench --device "
+            "cuda`` (or ``scripts/gpu_reports.py``, which also runs the GPU conformance) "
+            "measures it on a CUDA machine; the CuPy kernels and the PyTorch kernels' CUDA "
+            "paths are tested on the CPU only so far.\n"
         )
+    out.append(refpe_gpu.gpu_section(srcdir, "bench"))  # the GPU reports' summary, if any
     if not found:
         out.append(
             "Not measured yet: ``docs/reports/`` holds no ``bench*.json`` report. "

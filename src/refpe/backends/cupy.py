@@ -25,8 +25,10 @@ class CuPy(Backend):
         return None if count > 0 else "cupy sees no CUDA device"
 
     def namespace(self) -> Any:
-        import array_api_compat.cupy as xp
-
+        try:
+            import array_api_compat.cupy as xp
+        except ImportError:  # a CuPy that array-api-compat cannot wrap: CuPy's own namespace
+            return self.lib
         return xp
 
     def devices(self) -> list[str]:
@@ -38,6 +40,10 @@ class CuPy(Backend):
     def asarray(self, host: np.ndarray, dtype: str | None, device: str) -> Any:
         with self.lib.cuda.Device(int(device.split(":")[1])):
             return self.lib.asarray(host, dtype=dtype)
+
+    def settings(self) -> dict[str, str]:
+        cp = self.lib
+        return {"cupy.cuda.runtime.runtimeGetVersion": str(cp.cuda.runtime.runtimeGetVersion())}
 
     def sync(self, x: Any) -> None:
         self.lib.cuda.get_current_stream().synchronize()

@@ -24,8 +24,10 @@ class JAX(Backend):
         return jnp
 
     def devices(self) -> list[str]:
+        # JAX calls an NVIDIA GPU's platform "gpu": named "cuda:<i>" here, as PyTorch and CuPy
+        # name theirs, so ``--device cuda`` selects all three
         jax = self.lib
-        return [f"{d.platform}:{d.id}" if d.platform != "cpu" else "cpu" for d in jax.devices()]
+        return [_name(d, i) for i, d in enumerate(jax.devices())]
 
     def unavailable_devices(self) -> dict[str, str]:
         if any(d.platform == "gpu" for d in self.lib.devices()):
@@ -39,8 +41,7 @@ class JAX(Backend):
         jax = self.lib
         if device == "cpu":
             return jax.devices("cpu")[0]
-        platform, index = device.split(":")
-        return jax.devices(platform)[int(index)]
+        return {_name(d, i): d for i, d in enumerate(jax.devices())}[device]
 
     def owns(self, x: Any) -> bool:
         return array_api_compat.is_jax_array(x)
@@ -75,3 +76,11 @@ class JAX(Backend):
         jax = self.lib
         with jax.enable_x64(dtype == "float64"), jax.default_matmul_precision("highest"):
             yield
+
+
+def _name(d: Any, i: int) -> str:
+    """``"cpu"``, ``"cuda:<i>"`` for a GPU, ``"<platform>:<i>"`` otherwise (``i``: the
+    device's place in ``jax.devices()``)."""
+    if d.platform == "cpu":
+        return "cpu"
+    return f"cuda:{i}" if d.platform in ("gpu", "cuda") else f"{d.platform}:{i}"

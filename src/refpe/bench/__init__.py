@@ -18,6 +18,8 @@ error under the spec's error model is measured against the float64 reference.
 JSON (``--json PATH``), schema ``refpe-bench/1``::
 
     {"schema": "refpe-bench/1", "created": ISO-8601 UTC, "quick": bool, "seconds": float,
+     "device": "cpu" or "cuda", "skipped": why nothing was measured (no CUDA device; absent
+     otherwise),
      "machine": {"platform", "processor", "cpus", "memory_bytes", "python",
                  "load_before": [1, 5, 15 min], "load_after": [...], "torch_threads"},
      "libraries": {name: version},
@@ -71,6 +73,7 @@ from .work import (
     zipf_ids,
 )
 from .works_embedding import REFERENCE_GRAD_LIMIT, grad_works, input_add_works, lookup_works
+from .works_gpu import GPU_SPECS, cuda_reason, gpu_works
 from .works_rope import rope_works
 from .works_tables import FAR, far_table_work, sinusoid_works
 from .works_text import reader_works, wordpiece_works
@@ -81,6 +84,7 @@ __all__ = [
     "BUILDERS",
     "FAR",
     "FULL",
+    "GPU_SPECS",
     "HOST_ONLY",
     "OPTIONAL",
     "QUICK",
@@ -94,7 +98,9 @@ __all__ = [
     "Candidate",
     "Work",
     "copy_candidate",
+    "cuda_reason",
     "far_table_work",
+    "gpu_works",
     "grad_works",
     "input_add_works",
     "lookup_works",
@@ -192,23 +198,35 @@ def run(
     repeats: int | None = None,
     warmup: int = 1,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Run the benchmarks; the JSON document described in this module's docstring."""
+    """Run the benchmarks; the JSON document described in this module's docstring.
+
+    ``device="cuda"``: the CUDA works of :mod:`refpe.bench.works_gpu` instead (``backends``
+    unused); without a CUDA device nothing is measured and ``"skipped"`` says why."""
     specs, backends = list(specs), [b for b in backends if get(b).available() is None]
     repeats = repeats or (3 if quick else 7)
     t0 = time.perf_counter()
     info = machine()
     results = []
+    skipped = cuda_reason() if device.startswith("cuda") else None
     with tempfile.TemporaryDirectory(prefix="refpe-bench-") as tmp:
         for spec in specs:
-            for work in works_for([spec], backends, quick, tmp):
+            if skipped:
+                break
+            if device.startswith("cuda"):
+                sized = QUICK if quick else FULL
+                chosen = gpu_works([spec], sized) if spec in GPU_SPECS else []
+            else:
+                chosen = works_for([spec], backends, quick, tmp)
+            for work in chosen:
                 results.append(run_work(work, repeats, warmup))
                 if progress:
                     progress(results[-1])
                 del work
                 gc.collect()
     curves = []
-    if sweeps:
+    if sweeps and not device.startswith("cuda"):
         for spec in ("pe-sinusoidal", "rope", "token-lookup"):
             if spec in specs:
                 for b in backends:
@@ -220,6 +238,8 @@ def run(
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "seconds": time.perf_counter() - t0,
+        "device": device,
+        **({"skipped": skipped} if skipped else {}),
         "machine": info,
         "libraries": versions(),
         "settings": {"repeats": repeats, "warmup": warmup},

@@ -40,6 +40,17 @@ TARGETS = (
      ("embedding-grad", "scatter-add", "numpy"), "kernel", "vs_peer", 1.0),
     ("embedding grad torch: kernel >= 1x index_add_",
      ("embedding-grad", "scatter-add", "torch"), "kernel", "vs_peer", 1.0),
+    # on a CUDA device (refpe bench --device cuda): copy = PyTorch copying the same bytes
+    ("rope cuda: CuPy kernel >= 60% of the device's copy bandwidth",
+     ("rope", "apply q, k", "cuda"), "kernel-cupy", "vs_copy", 0.60),
+    ("rope cuda: PyTorch kernel >= 60% of the device's copy bandwidth",
+     ("rope", "apply q, k", "cuda"), "kernel", "vs_copy", 0.60),
+    ("rope cuda: CuPy kernel >= 1x Hugging Face eager apply_rotary_pos_emb",
+     ("rope", "apply q, k", "cuda"), "kernel-cupy", "vs_peer", 1.0),
+    ("sinusoid table cuda: CuPy kernel error <= 1 eps32",
+     ("pe-sinusoidal", "table", "cuda"), "kernel-cupy", "error", 1.0),
+    ("embedding grad cuda: CuPy kernel >= 1x index_add_",
+     ("embedding-grad", "scatter-add", "cuda"), "kernel-cupy", "vs_peer", 1.0),
 )  # fmt: skip
 
 

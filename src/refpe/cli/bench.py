@@ -56,10 +56,14 @@ def _bench(args: argparse.Namespace) -> int:
     def progress(rec: dict[str, Any]) -> None:
         out.print(f"measured {rec['spec']} {rec['case']} [{rec['backend']}]")
 
+    if args.device not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, got {args.device!r}")
     doc = bench.run(
         specs, backends, quick=args.quick, sweeps=args.sweep, repeats=args.repeats,
-        progress=progress,
+        progress=progress, device=args.device,
     )  # fmt: skip
+    if doc.get("skipped"):
+        out.print(f"nothing measured: {doc['skipped']}")
     t = Table(title=f"refpe bench ({'quick' if args.quick else 'full'} sizes)")
     for col in ("spec", "case", "backend", "candidate", "median", "GB/s", "vs copy", "vs peer",
                 "error", "what ran"):  # fmt: skip
@@ -91,6 +95,12 @@ def add_parser(subparsers: Any) -> None:
         "--backend",
         action="append",
         help="numpy, torch (the default), jax (rope only); comma-separated or repeated",
+    )
+    b.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default) or cuda: rope, the sinusoid table and the embedding gradient on "
+        "the CUDA device (PyTorch and CuPy), against PyTorch's copy there",
     )
     b.add_argument("--json", metavar="PATH", help="write the results to PATH (refpe-bench/1)")
     b.add_argument("--quick", action="store_true", help="small sizes (tests, CI)")

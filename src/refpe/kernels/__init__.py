@@ -9,18 +9,20 @@ which one answered.
 
 A kernel registered for a library (``library="torch"``) is called only with that library's
 arrays: the dispatcher looks at the call's arrays once (``array_api_compat.is_numpy_array``,
-``is_torch_array``, ``is_jax_array``, which import nothing); a call that makes a table from
-no array (``pe_sinusoidal(n, d, xp=...)``) belongs to the library of ``xp``, NumPy when
-``None``. JAX tracers (inside ``jax.jit``), arrays of two libraries, and every other library
-get the reference. So a library's kernel is never tried before that library is imported.
+``is_torch_array``, ``is_jax_array``, ``is_cupy_array``, which import nothing); a call that
+makes a table from no array (``pe_sinusoidal(n, d, xp=...)``) belongs to the library of
+``xp``, NumPy when ``None``. JAX tracers (inside ``jax.jit``), arrays of two libraries, and
+every other library get the reference. So a library's kernel is never tried before that
+library is imported.
 
 The built-in kernels (one module per family: :mod:`refpe.kernels.positional`,
 :mod:`~refpe.kernels.rotary`, :mod:`~refpe.kernels.rotary_torch`,
-:mod:`~refpe.kernels.embedding`, :mod:`~refpe.kernels.grad`) are registered at the first
-call, then those of the entry points of group ``refpe.kernels`` (other packages): each is a
-function that calls :func:`register_kernel`. Every registered kernel is held to the spec's
-error model by the conformance suite. ``REFPE_KERNELS=reference`` in the environment turns
-every kernel off, the built-in ones included.
+:mod:`~refpe.kernels.embedding`, :mod:`~refpe.kernels.grad`; for CUDA arrays of CuPy:
+:mod:`~refpe.kernels.cupy`) are registered at the first call, then those of the entry points
+of group ``refpe.kernels`` (other packages): each is a function that calls
+:func:`register_kernel`. Every registered kernel is held to the spec's error model by the
+conformance suite. ``REFPE_KERNELS=reference`` in the environment turns every kernel off, the
+built-in ones included.
 """
 
 from __future__ import annotations
@@ -65,24 +67,29 @@ HOT: dict[str, Hot] = {
         "numpy": "positional:pe_sinusoidal",
         "torch": "positional:pe_sinusoidal_torch",
         "jax": "positional:pe_sinusoidal_jax",
+        "cupy": "cupy:pe_sinusoidal_cupy",
     }),
     "rope": Hot("rope", {
         "numpy": "rotary:rope", "torch": "rotary_torch:rope_torch", "jax": "rotary:rope_jax",
+        "cupy": "cupy:rope_cupy",
     }),
     "token-lookup": Hot("token_lookup", {
         "numpy": "embedding:token_lookup", "torch": "embedding:token_lookup_torch",
+        "cupy": "cupy:token_lookup_cupy",
     }),
     "input-add": Hot("input_add", {
         "numpy": "embedding:input_add", "torch": "embedding:input_add_torch",
+        "cupy": "cupy:input_add_cupy",
     }),
     "embedding-grad": Hot("embedding_grad", {
         "numpy": "grad:embedding_grad", "torch": "grad:embedding_grad_torch",
+        "cupy": "cupy:embedding_grad_cupy",
     }),
 }  # fmt: skip
 #: The entry-point group of other packages' kernels.
 GROUP = "refpe.kernels"
 #: The libraries whose arrays the dispatcher tells apart.
-LIBRARIES = ("numpy", "torch", "jax")
+LIBRARIES = ("numpy", "torch", "jax", "cupy")
 
 _KERNELS: dict[str, list[tuple[str, Callable[..., Any], str | None]]] = {s: [] for s in HOT}
 _LOADED: list[bool] = []
@@ -163,11 +170,13 @@ def _load() -> None:
 
 
 def _array_library(a: Any) -> str | None:
-    """``"numpy"``, ``"torch"``, ``"jax"`` for an array of one (a concrete one for JAX),
+    """``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"`` for an array of one (a concrete one for JAX),
     ``None`` for any other array (a NumPy subclass, a tracer, another library's), ``""``
     for what is no array (a scalar, a list, ``None``: the kernel or the reference reads it)."""
     if a is None or isinstance(a, (bool, int, float, str, dict, type, np.generic)):
         return ""
+    if compat.is_cupy_array(a):  # first: an ndarray subclass (a test's fake CuPy) is CuPy's
+        return "cupy"
     if compat.is_numpy_array(a):
         return "numpy" if type(a) is np.ndarray else None
     if compat.is_torch_array(a):

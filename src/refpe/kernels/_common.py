@@ -30,6 +30,8 @@ NAMESPACES = {
     "torch": "torch",
     "array_api_compat.torch": "torch",
     "jax.numpy": "jax",
+    "cupy": "cupy",
+    "array_api_compat.cupy": "cupy",
 }
 
 

@@ -25,7 +25,13 @@ from refpe._precision import exact_sin_cos_table, frequencies
 from . import _common
 from ._common import in_threads, integer, namespace_library, np_dtype, size
 
-__all__ = ["pe_sinusoidal", "pe_sinusoidal_jax", "pe_sinusoidal_torch", "sinusoid_table"]
+__all__ = [
+    "pe_sinusoidal",
+    "pe_sinusoidal_jax",
+    "pe_sinusoidal_torch",
+    "sinusoid_request",
+    "sinusoid_table",
+]
 
 
 @functools.lru_cache(maxsize=32)
@@ -142,9 +148,14 @@ def _rows(lib: str, key: tuple, positions: Any) -> Any:
     return np.take(sinusoid_table(*key), positions, axis=0)
 
 
-def _sinusoid(lib: str, positions: Any, d: int, *, base: float, layout: str | None,
-              schedule: str, offset: int, dtype: Any, xp: Any, device: Any) -> Any:  # fmt: skip
-    """The kernel of library ``lib`` (whose arrays, or namespace, the call has)."""
+def sinusoid_request(lib: str, positions: Any, d: int, *, base: float, layout: str | None,
+                     schedule: str, offset: int, dtype: Any, xp: Any,
+                     device: Any) -> Any:  # fmt: skip
+    """What the kernel of library ``lib`` answers: ``NotImplemented`` (the reference does), or
+    ``(how, key)`` with ``key`` the arguments of :func:`sinusoid_table` and ``how``
+    ``"table"`` (an int ``n``: the cached table), ``"uncached"`` (an int ``n`` whose table is
+    too large to keep) or ``"rows"`` (an array of positions: rows of the cached table).
+    Shared by every library's kernel (the CuPy one included)."""
     is_int = isinstance(positions, int) and not isinstance(positions, bool)
     if not is_int and (not hasattr(positions, "dtype") or xp is not None or device is not None):
         return NotImplemented  # the reference checks xp and device against the positions
@@ -179,17 +190,29 @@ def _sinusoid(lib: str, positions: Any, d: int, *, base: float, layout: str | No
         if positions <= 0:
             return NotImplemented
         key = (positions, d, float(base), lay, schedule, offset, dt.name)
-        if positions * d > _common.CACHE_ELEMENTS:
-            return _uncached(lib, key, device)
-        if lib == "torch":  # a tensor cannot be read-only: a copy, so the cache stays exact
-            return _torch_table(key, str(device or "cpu")).clone()
-        return _jax_table(key, device) if lib == "jax" else sinusoid_table(*key)
+        return ("uncached" if positions * d > _common.CACHE_ELEMENTS else "table"), key
     if size(positions) == 0 or int(positions.min()) < 0:
         return NotImplemented
     rows = max(1024, 1 << top.bit_length())
     if rows * d > _common.CACHE_ELEMENTS or rows > 8 * max(1024, size(positions)):
         return NotImplemented  # a table far larger than the rows asked for: the reference
-    return _rows(lib, (rows, d, float(base), lay, schedule, offset, dt.name), positions)
+    return "rows", (rows, d, float(base), lay, schedule, offset, dt.name)
+
+
+def _sinusoid(lib: str, positions: Any, d: int, **options: Any) -> Any:
+    """The kernel of library ``lib`` (whose arrays, or namespace, the call has)."""
+    request = sinusoid_request(lib, positions, d, **options)
+    if request is NotImplemented:
+        return NotImplemented
+    how, key = request
+    device = options["device"]
+    if how == "uncached":
+        return _uncached(lib, key, device)
+    if how == "rows":
+        return _rows(lib, key, positions)
+    if lib == "torch":  # a tensor cannot be read-only: a copy, so the cache stays exact
+        return _torch_table(key, str(device or "cpu")).clone()
+    return _jax_table(key, device) if lib == "jax" else sinusoid_table(*key)
 
 
 def _kernel(lib: str) -> Callable[..., Any]:
