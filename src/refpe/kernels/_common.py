@@ -30,6 +30,8 @@ NAMESPACES = {
     "torch": "torch",
     "array_api_compat.torch": "torch",
     "jax.numpy": "jax",
+    "dask.array": "dask",
+    "array_api_compat.dask.array": "dask",
 }
 
 
