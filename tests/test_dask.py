@@ -118,11 +118,13 @@ def test_token_lookup_and_input_add_per_block(batch):
     [{}, {"scale_grad_by_freq": True}, {"padding_idx": -3, "frozen": np.arange(300) % 7 == 0}],
 )
 def test_embedding_grad_tree_is_bit_exact_when_float64_sums_are(batch, options):
-    """Gradients on a grid of 2^-10 below 2^10: every float64 sum is exact in any order, so
-    the tree of block sums must equal the NumPy kernel and the reference bit for bit."""
+    """float32 gradients m 2^e (24-bit m, e in [-20, 0]): multiples of 2^-20 below 2^23, so
+    every float64 sum is exact in any order (43 bits plus the count's) while float32 sums are
+    not; the tree of block sums must equal the NumPy kernel and the reference bit for bit."""
     ids, _, dids = batch
     rng = np.random.default_rng(3)
-    g = (rng.integers(-(2**20), 2**20, size=(*ids.shape, 8)) / 2**10).astype(np.float32)
+    m = rng.integers(-(2**23), 2**23, size=(*ids.shape, 8))
+    g = np.ldexp(m.astype(float), rng.integers(-20, 1, size=m.shape)).astype(np.float32)
     got = refpe.embedding_grad(dids, da.from_array(g, chunks=(9, 7, 8)), 300, **options)
     assert refpe.last_kernel() == "refpe.kernels.dask.embedding_grad_dask"
     got = got.compute()

@@ -7,8 +7,8 @@ user's subjects; each piece is
 :func:`refpe.conformance.runner.run` on a worker. The pieces are merged back in the
 sequential run's order: the reference backend by backend (in :func:`refpe.backends.backends`
 order), within one its "skipped" notes first, then device by device, spec by spec (registry
-order); then the other subjects in the registry's order, then the user's. A note that every piece of a backend repeats
-(the backend or a device unavailable) is kept once.
+order); then the other subjects in the registry's order, then the user's. A note that every
+piece of a backend repeats (the backend or a device unavailable) is kept once.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def _table_block(first: np.ndarray, key: tuple) -> np.ndarray:
     not cached: a worker holds only the blocks it is computing)."""
     from .positional import sinusoid_table
 
-    n, d, base, layout, schedule, offset, dtype = key
+    _, d, base, layout, schedule, offset, dtype = key
     if first.size == 0:
         return np.zeros((0, d), dtype=dtype)
     table = sinusoid_table.__wrapped__(first.size, d, base, layout, schedule,
