@@ -65,12 +65,21 @@ def _table_block(first: np.ndarray, key: tuple) -> np.ndarray:
     return table
 
 
-def _positions_block(p: np.ndarray, d: int, options: dict) -> np.ndarray:
-    """``refpe.pe_sinusoidal`` of one block of positions with NumPy (its kernel, or the
-    reference past the cached tables): the range is checked here, at compute time."""
-    import refpe
+def _numpy(kernel: Any, reference: Any, *args: Any, **kwargs: Any) -> Any:
+    """One block through the NumPy kernel, or the reference where the kernel declines (the
+    public function's dispatch, for NumPy blocks)."""
+    y = kernel(*args, **kwargs)
+    return reference(*args, **kwargs) if y is NotImplemented else y
 
-    return refpe.pe_sinusoidal(p, d, **options)
+
+def _positions_block(p: np.ndarray, d: int, options: dict) -> np.ndarray:
+    """``pe_sinusoidal`` of one block of positions with NumPy (its kernel, or the reference
+    past the cached tables): the range is checked here, at compute time."""
+    from refpe.positional import pe_sinusoidal
+
+    from .positional import pe_sinusoidal as kernel
+
+    return _numpy(kernel, pe_sinusoidal, p, d, **options)
 
 
 def pe_sinusoidal_dask(
@@ -167,9 +176,11 @@ def _in_memory(table: Any) -> Any:
 
 
 def _lookup_block(ids: np.ndarray, table: np.ndarray, scale: Any, padding_idx: Any) -> Any:
-    import refpe
+    from refpe.embedding import token_lookup
 
-    return refpe.token_lookup(ids, table, scale=scale, padding_idx=padding_idx)
+    from .embedding import token_lookup as kernel
+
+    return _numpy(kernel, token_lookup, ids, table, scale=scale, padding_idx=padding_idx)
 
 
 def token_lookup_dask(
@@ -202,9 +213,11 @@ def token_lookup_dask(
 
 
 def _input_add_block(ids: np.ndarray, table: Any, pe_table: Any, options: dict) -> Any:
-    import refpe
+    from refpe.inputs import input_add
 
-    return refpe.input_add(ids, table, pe_table, **options)
+    from .embedding import input_add as kernel
+
+    return _numpy(kernel, input_add, ids, table, pe_table, **options)
 
 
 def input_add_dask(
