@@ -12,6 +12,7 @@ from helpers import spec_error
 import refpe
 from refpe.kernels import HOT
 from refpe.kernels import cupy as KC
+from refpe.kernels import dask as KD
 from refpe.kernels import embedding as KE
 from refpe.kernels import grad as KG
 from refpe.kernels import positional as KP
@@ -30,7 +31,7 @@ REF = SimpleNamespace(
 
 #: The kernel modules, by their name in :data:`HOT`.
 KERNEL_MODULES = {
-    "positional": KP, "rotary": KR, "rotary_torch": KT, "embedding": KE, "grad": KG, "cupy": KC,
+    "positional": KP, "rotary": KR, "rotary_torch": KT, "embedding": KE, "grad": KG, "cupy": KC, "dask": KD,
 }  # fmt: skip
 
 
@@ -253,6 +254,6 @@ def test_kernel_modules_import_only_numpy_and_the_formulas():
                 ok = name in formulas or name.split(".")[0] in (
                     "__future__", "collections", "concurrent", "contextvars", "functools",
                     "importlib", "inspect", "itertools", "json", "math", "operator", "os", "sys",
-                    "threading", "typing", "warnings", "torch", "jax", "cupy",
+                    "threading", "typing", "warnings", "torch", "jax", "cupy", "dask",
                 ) or name.startswith(allowed)  # fmt: skip
                 assert ok and name != "refpe", f"{path.name} imports {name}"

@@ -110,6 +110,7 @@ def pe_sinusoidal(
     dtype: Any = None,
     xp: Any = None,
     device: Any = None,
+    chunks: Any = None,
 ) -> Any:
     r"""Sinusoidal positional encoding (Vaswani et al. 2017 §3.5).
 
@@ -149,12 +150,19 @@ def pe_sinusoidal(
     :math:`|p| < 2^{24}`, within :math:`\epsilon_{32}` absolute as well.
     float16 (bfloat16) represents every integer only up to 2048 (256): positions past that
     give a warning, as code that keeps positions in that dtype cannot address them.
+
+    Dask only: ``chunks`` are the blocks of the positions (rows per block for an int ``n``);
+    the Dask kernel (:mod:`refpe.kernels.dask`) builds each block lazily with the NumPy kernel.
     """
     d = require_positive_int("d", d)
     schedule, layout = _sinusoid_options(base, schedule, layout)
     xp, device = _table_namespace(positions, xp, device)
     dt = resolve_dtype(xp, dtype, device)
     p = as_positions(positions, xp, device) + operator.index(offset)
+    if chunks is not None:
+        if not hasattr(p, "rechunk"):
+            raise ValueError(f"chunks is for Dask arrays only, got chunks={chunks!r}")
+        p = p.rechunk(chunks)
     _require_positions(p, dt, xp, device)
     sin, cos = sin_cos(p, frequencies(d, float(base), schedule), xp)
     return xp.astype(_arrange(sin, cos, d, layout, xp), dt, copy=False)

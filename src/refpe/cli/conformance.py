@@ -63,10 +63,28 @@ def _plan(args: argparse.Namespace) -> Any:
     )
 
 
+def _run(args: argparse.Namespace, plan: Any, progress: Any) -> list:
+    """The suite in this process, or spread over Dask workers (``--workers``, ``--scheduler``):
+    the same results in the same order."""
+    from refpe.conformance import run
+
+    if not args.workers and not args.scheduler:
+        return run(plan, progress)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError("--workers and --scheduler need dask.distributed (refpe[dask])") from None
+    from refpe.conformance.distributed import run_distributed
+
+    return run_distributed(plan, progress, workers=args.workers, scheduler=args.scheduler)
+
+
 def _conformance(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from refpe.conformance import report, run
+    from refpe.conformance import report
 
     plan = _plan(args)
     accept = split_csv(args.accept)
@@ -89,9 +107,9 @@ def _conformance(args: argparse.Namespace) -> int:
                     description=f"{result.spec} {result.backend} {result.dtype}",
                 )
 
-            results = run(plan, progress)
+            results = _run(args, plan, progress)
     else:
-        results = run(plan)
+        results = _run(args, plan, None)
     wall = time.perf_counter() - t0
     report.table(results, wall, out, accept)
     if args.json:
@@ -144,6 +162,10 @@ def add_parser(subparsers: Any) -> None:
         help="verdicts that do not fail the run (exit 0): 'loose' (beyond the exact bound, "
         "within the usual one)",
     )
+    c.add_argument(
+        "--workers", type=int, metavar="N", help="run on a Dask LocalCluster of N processes"
+    )
+    c.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask scheduler at ADDRESS")
     c.set_defaults(handler=_conformance)
 
     v = subparsers.add_parser("conventions", help="which convention each library uses")

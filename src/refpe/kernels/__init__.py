@@ -68,6 +68,7 @@ HOT: dict[str, Hot] = {
         "torch": "positional:pe_sinusoidal_torch",
         "jax": "positional:pe_sinusoidal_jax",
         "cupy": "cupy:pe_sinusoidal_cupy",
+        "dask": "dask:pe_sinusoidal_dask",
     }),
     "rope": Hot("rope", {
         "numpy": "rotary:rope", "torch": "rotary_torch:rope_torch", "jax": "rotary:rope_jax",
@@ -76,20 +77,23 @@ HOT: dict[str, Hot] = {
     "token-lookup": Hot("token_lookup", {
         "numpy": "embedding:token_lookup", "torch": "embedding:token_lookup_torch",
         "cupy": "cupy:token_lookup_cupy",
+        "dask": "dask:token_lookup_dask",
     }),
     "input-add": Hot("input_add", {
         "numpy": "embedding:input_add", "torch": "embedding:input_add_torch",
         "cupy": "cupy:input_add_cupy",
+                "dask": "dask:input_add_dask",
     }),
     "embedding-grad": Hot("embedding_grad", {
         "numpy": "grad:embedding_grad", "torch": "grad:embedding_grad_torch",
         "cupy": "cupy:embedding_grad_cupy",
+                "dask": "dask:embedding_grad_dask",
     }),
 }  # fmt: skip
 #: The entry-point group of other packages' kernels.
 GROUP = "refpe.kernels"
 #: The libraries whose arrays the dispatcher tells apart.
-LIBRARIES = ("numpy", "torch", "jax", "cupy")
+LIBRARIES = ("numpy", "torch", "jax", "cupy", "dask")
 
 _KERNELS: dict[str, list[tuple[str, Callable[..., Any], str | None]]] = {s: [] for s in HOT}
 _LOADED: list[bool] = []
@@ -183,15 +187,20 @@ def _array_library(a: Any) -> str | None:
         return "torch"
     if compat.is_jax_array(a):
         return None if is_traced(a) else "jax"
+    if compat.is_dask_array(a):
+        return "dask"
     return None if compat.is_array_api_obj(a) else ""
 
 
 def call_library(args: tuple, kwargs: Mapping[str, Any]) -> str | None:
     """The library of a call's arrays (all of one library), or of its ``xp`` when it has no
-    array; ``None`` when no kernel's library can take it."""
+    array; ``None`` when no kernel's library can take it. Dask arrays with NumPy ones (ids
+    in Dask, a table in memory) are a Dask call: each block meets the NumPy arrays there."""
     found = {_array_library(a) for a in (*args, *kwargs.values())} - {""}
     if not found:
         return namespace_library(kwargs.get("xp"))
+    if found == {"dask", "numpy"}:
+        return "dask"
     return found.pop() if len(found) == 1 else None
 
 
@@ -221,6 +230,10 @@ def dispatching(spec_id: str, reference: Callable[..., Any]) -> Callable[..., An
         _LAST.set("reference")
         return reference(*args, **kwargs)
 
+    # Pickled by reference, as ``refpe.<function>`` (the name it is bound to), so that it
+    # travels to Dask workers without the dispatcher's state (a ContextVar, a lock).
+    public.__module__ = "refpe"
+    public.__name__ = public.__qualname__ = HOT[spec_id].function
     sig = inspect.signature(reference)
     extra = inspect.Parameter("kernel", inspect.Parameter.KEYWORD_ONLY, default="auto")
     public.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])  # type: ignore[attr-defined]

@@ -32,6 +32,8 @@ NAMESPACES = {
     "jax.numpy": "jax",
     "cupy": "cupy",
     "array_api_compat.cupy": "cupy",
+    "dask.array": "dask",
+    "array_api_compat.dask.array": "dask",
 }
 
 

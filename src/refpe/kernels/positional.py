@@ -229,7 +229,10 @@ def _kernel(lib: str) -> Callable[..., Any]:
         dtype: Any = None,
         xp: Any = None,
         device: Any = None,
+        chunks: Any = None,
     ) -> Any:
+        if chunks is not None:
+            return NotImplemented  # Dask's blocks: the reference refuses them elsewhere
         return _sinusoid(lib, positions, d, base=base, layout=layout, schedule=schedule,
                          offset=offset, dtype=dtype, xp=xp, device=device)  # fmt: skip
 

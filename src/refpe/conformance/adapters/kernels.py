@@ -24,6 +24,7 @@ DTYPES = {
     "torch": ("float64", "float32"),
     "jax": ("float64", "float32"),
     "cupy": ("float64", "float32"),
+    "dask": ("float64", "float32"),
 }
 
 
