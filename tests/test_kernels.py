@@ -31,7 +31,8 @@ REF = SimpleNamespace(
 
 #: The kernel modules, by their name in :data:`HOT`.
 KERNEL_MODULES = {
-    "positional": KP, "rotary": KR, "rotary_torch": KT, "embedding": KE, "grad": KG, "cupy": KC, "dask": KD,
+    "positional": KP, "rotary": KR, "rotary_torch": KT, "embedding": KE, "grad": KG,
+    "cupy": KC, "dask": KD,
 }  # fmt: skip
 
 
