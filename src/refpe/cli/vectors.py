@@ -136,7 +136,7 @@ def _convert(args: argparse.Namespace) -> int:
 def _vocab(path: str) -> Any:
     import io
 
-    from ._vectors_files import open_regular
+    from refpe._vectors_files import open_regular
 
     with io.TextIOWrapper(open_regular(path, "vocab"), encoding="utf-8") as f:
         if path.endswith(".json"):
