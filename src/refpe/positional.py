@@ -15,13 +15,13 @@ from ._compat import (
     dtype_name,
     has_float64,
     is_traced,
-    to_host,
     namespace,
     require_choice,
     require_positive_int,
     require_range,
     resolve_dtype,
     take_rows,
+    to_host,
     work_float,
 )
 from ._precision import frequencies, require_positions, sin_cos

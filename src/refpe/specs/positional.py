@@ -16,7 +16,7 @@ from ..positional import (
     pe_sinusoidal_learnable,
 )
 from ..registry import FLOAT_DTYPES, Bound, Case, Erratum, ErrorModel, Spec, register
-from ._cases import host_positions, horizon_positions
+from ._cases import horizon_positions, host_positions
 
 
 def _columns(a: np.ndarray, d: int, layout: str) -> np.ndarray:

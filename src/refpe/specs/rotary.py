@@ -8,7 +8,7 @@ import numpy as np
 
 from ..registry import FLOAT_DTYPES, Bound, Case, ErrorModel, Spec, register
 from ..rotary import ROPE_TYPES, rope, rope_inv_freq
-from ._cases import host_positions, horizon_positions
+from ._cases import horizon_positions, host_positions
 
 
 def _rope_type(scaling: dict | None) -> str:
