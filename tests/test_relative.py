@@ -61,7 +61,7 @@ def test_alibi_float64_against_mpmath(case):
     h, q, k = kw["num_heads"], kw["q_len"], kw["k_len"]
     assert b.shape == (h, q, k)
     m = _mp_slopes(h)
-    i = np.arange(q)[:, None] + (k - q)
+    i = np.arange(q)[:, None] + kw.get("offset", k - q)
     dist = np.arange(k)[None, :] - i
     if not kw.get("causal", True):
         dist = -np.abs(dist)
@@ -171,7 +171,8 @@ def test_t5_bias_is_a_gather(xp, case):
     got = refpe.t5_bias(xp_asarray(xp, table, "float32"), **kw)
     assert got.dtype == xp.float32
     q, k = kw["q_len"], kw["k_len"]
-    rel = np.arange(k)[None, :] - (np.arange(q)[:, None] + k - q)
+    rel = np.arange(k)[None, :] - (np.arange(q)[:, None] + kw.get("offset", k - q))
+    kw.pop("offset", None)
     opts = {n: kw[n] for n in ("bidirectional", "num_buckets", "max_distance") if n in kw}
     want = table.astype(np.float32)[refpe.t5_bucket(rel, **opts)].transpose(2, 0, 1)
     np.testing.assert_array_equal(to_numpy(got), want)

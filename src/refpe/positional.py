@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import warnings
+from decimal import Decimal
 from typing import Any
 
 from ._compat import (
@@ -20,6 +21,7 @@ from ._compat import (
     require_range,
     resolve_dtype,
     take_rows,
+    to_host,
     work_float,
 )
 from ._precision import frequencies, require_positions, sin_cos
@@ -257,8 +259,11 @@ def pe_projected_sinusoid(positions: Any, alpha: Any, w1: Any, w2: Any) -> Any:
     Source: seed 001 §4.1–4.2 (:math:`\alpha_1` a hyper-parameter, :math:`W_1, W_2`
     trainable).
 
-    Precision: :math:`p\alpha`, the sines, cosines and products are formed in the device's
-    widest float and rounded once to ``w1.dtype``.
+    Precision: the phase :math:`p\alpha` reduced exactly (:func:`refpe._precision.sin_cos`,
+    :math:`|p| < 2^{31}` with float64, :math:`2^{24}` without; inside a traced function the
+    angle is rounded), the sines, cosines and products in the device's widest float, rounded
+    once to ``w1.dtype``: within a few :math:`\epsilon \sum_k (|W_{1,kj}| + |W_{2,kj}|)`
+    at every position.
     """
     xp = namespace(positions=positions, alpha=alpha, w1=w1, w2=w2)
     if tuple(w1.shape) != tuple(w2.shape):
@@ -276,8 +281,17 @@ def pe_projected_sinusoid(positions: Any, alpha: Any, w1: Any, w2: Any) -> Any:
             f"(shape {tuple(w1.shape)})"
         )
     p = as_positions(positions, xp, device_of(w1))
-    angle = xp.expand_dims(xp.astype(p, wide), axis=-1) * a
-    return xp.astype(xp.sin(angle) @ W1 + xp.cos(angle) @ W2, w1.dtype)
+    host = None if is_traced(a) or is_traced(p) else [float(v) for v in to_host(a)]
+    if host is not None and all(math.isfinite(v) for v in host) and p.size:
+        # the phase p alpha reduced exactly (alpha taken as the value it holds): no rounded
+        # angle, so the error does not grow with the position
+        require_positions(p, xp, " of pe_projected_sinusoid")
+        sin, cos = sin_cos(p, tuple(Decimal(v) for v in host), xp)
+        sin, cos = xp.astype(sin, wide), xp.astype(cos, wide)
+    else:  # traced or non-finite alpha: the angle rounded in the widest float
+        angle = xp.expand_dims(xp.astype(p, wide), axis=-1) * a
+        sin, cos = xp.sin(angle), xp.cos(angle)
+    return xp.astype(sin @ W1 + cos @ W2, w1.dtype)
 
 
 def pe_linear(positions: Any, w: Any, b: Any) -> Any:

@@ -24,8 +24,9 @@ import numpy as np
 from array_api_compat import is_jax_array
 
 from refpe._compat import is_traced, to_host
+from refpe._precision import exact_sin_cos_table
+from refpe.rotary import _inv_freq
 from refpe.rotary import rope as rope_reference
-from refpe.rotary import rope_inv_freq
 
 from . import _common
 from ._common import in_threads
@@ -41,9 +42,12 @@ def _rope_coefficients(pos: np.ndarray, r: int, D: int, base: float, scaling: st
     """Coefficient tables at positions ``pos``: ``(C, S)`` (half layout; ``C`` of shape
     ``(len(pos), D)``, 1 past ``r``; ``S = [-sin, sin]`` of shape ``(len(pos), r)``) or the
     complex ``cos + i sin`` of shape ``(len(pos), D/2)`` (interleaved)."""
-    theta, af = rope_inv_freq(r, base=base, scaling=json.loads(scaling), dtype="float64")
-    phi = pos.astype(np.float64)[:, None] * np.asarray(theta)
-    cos, sin = af * np.cos(phi), af * np.sin(phi)
+    # theta to 60 digits and the phase p theta reduced exactly, as the reference does: a table
+    # within an ulp of float64 at every position (np.cos of a rounded float64 angle is not)
+    theta, af = _inv_freq(r, base, json.loads(scaling), None)
+    sin, cos = exact_sin_cos_table(pos, theta)
+    if af != 1:
+        cos, sin = af * cos, af * sin
     n, h = len(pos), r // 2
     if layout == "interleaved":
         e = np.ones((n, D // 2), dtype=np.complex128)
@@ -149,10 +153,10 @@ def rope(
 
     Source: Su et al. (2021), RoFormer eq. (34).
 
-    Precision: ``cos``, ``sin`` (times the attention factor) in float64, rounded once to
-    ``x.dtype``; the rotation in ``x.dtype``: within
-    :math:`1.5\,\epsilon\,(|x_a| + |x_b|)` plus the table's rounding, inside the spec's
-    :math:`2\,\epsilon\,a(|x_a|+|x_b|)(1 + \dots)`.
+    Precision: ``cos``, ``sin`` of the exact phase (:func:`refpe._precision.exact_sin_cos_table`,
+    theta to 60 digits; times the attention factor) in float64, rounded once to ``x.dtype``;
+    the rotation in ``x.dtype``: within about :math:`1.5\,\epsilon\,a(|x_a| + |x_b|)` at
+    every position, inside the spec's exact bound :math:`2\,\epsilon\,a(|x_a|+|x_b|)`.
     """
 
     def declined() -> Any:  # with out=, the reference's result written there

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..inputs import input_add, input_bert
 from ..registry import Case, Erratum, ErrorModel, Spec, register
+from ._cases import horizon_positions
 
 
 def _add_scale(inputs: Any, exact: Any, dtype: str) -> Any:
@@ -20,6 +21,14 @@ def _add_scale(inputs: Any, exact: Any, dtype: str) -> Any:
     if inputs.get("combine", "add") == "concat":
         return np.concatenate([word, where], axis=-1)
     return word + where
+
+
+def _token_positions(inputs: Any) -> Any:
+    """The position of each token (``positions``, else ``start + arange(T)``), broadcastable
+    to the output ``(..., T, d)``."""
+    ids, pos = np.asarray(inputs["ids"]), inputs.get("positions")
+    pos = np.arange(ids.shape[-1]) + inputs.get("start", 0) if pos is None else np.asarray(pos)
+    return np.broadcast_to(pos, ids.shape)[..., None]
 
 
 def _bert_scale(inputs: Any, exact: Any, dtype: str) -> Any:
@@ -46,6 +55,15 @@ rng = np.random.default_rng(2)
 V, L, d = 11, 9, 6
 table, pe = rng.standard_normal((V, d)), rng.standard_normal((L, d))
 ids = rng.integers(0, V, size=(2, 5))
+#: The position sweep: a 4096-row pe_table of width 4 (small arrays) read at log-spaced rows.
+far_rows = horizon_positions(2**12 - 1)
+far = {
+    "ids": rng.integers(0, V, size=(1, len(far_rows))),
+    "table": rng.standard_normal((V, 4)),
+    "pe_table": rng.standard_normal((2**12, 4)),
+    "positions": far_rows,
+    "scale": 2.0,
+}
 bert = {
     "word": rng.standard_normal((V, d)) * 0.02,
     "position": rng.standard_normal((L, d)) * 0.02,
@@ -79,6 +97,7 @@ register(
                 {"ids": ids, "table": table, "pe_table": pe[:, :3], "combine": "concat"},
                 edge=True,
             ),
+            Case("positions to 4095", far, edge=True, note="as far as the 4096-row pe_table"),
             Case(
                 "sequence past pe_table",
                 {"ids": ids, "table": table, "pe_table": pe, "start": 5},
@@ -99,6 +118,7 @@ register(
             "K eps (|c E| + |PE|), K = 1.5 where scale itself is rounded to the dtype",
         ),
         invariants=("positions default to start + arange(T)",),
+        positions=_token_positions,
         errata=(
             Erratum(
                 seed="000 §4",

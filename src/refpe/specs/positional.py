@@ -15,8 +15,8 @@ from ..positional import (
     pe_sinusoidal,
     pe_sinusoidal_learnable,
 )
-from ..registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
-from ._cases import host_positions
+from ..registry import FLOAT_DTYPES, Bound, Case, Erratum, ErrorModel, Spec, register
+from ._cases import horizon_positions, host_positions
 
 
 def _columns(a: np.ndarray, d: int, layout: str) -> np.ndarray:
@@ -48,6 +48,16 @@ def _sinusoid_scale(inputs: Any, exact: Any, dtype: str) -> Any:
     return 1.0 + _angles(inputs) if dtype == "float64" else 1.0
 
 
+def _sinusoid_positions(inputs: Any) -> np.ndarray:
+    """Each row's position, ``positions + offset``, broadcastable to the table ``(..., n, d)``."""
+    return (host_positions(inputs["positions"]) + inputs.get("offset", 0))[..., None]
+
+
+def _size_scale(inputs: Any, exact: Any, dtype: str) -> Any:
+    """``1 + |y*|``: the sinusoid's size 1 plus that of the added noise."""
+    return 1.0 + np.abs(np.asarray(exact, dtype=np.float64))
+
+
 def _learnable_scale(inputs: Any, exact: Any, dtype: str) -> Any:
     if dtype == "float64":
         return 1.0 + _angles({**inputs, "positions": inputs["max_len"]}) + np.abs(exact)
@@ -62,6 +72,15 @@ def _projected_scale(inputs: Any, exact: Any, dtype: str) -> Any:
     return (1.0 + a.size + np.abs(p[..., None] * a)) @ w
 
 
+def _projected_size(inputs: Any, exact: Any, dtype: str) -> Any:
+    """``sum_k |W1_kj| + |W2_kj|``: the sum of the absolute terms (a sine or cosine is at
+    most 1), with nothing that grows with the position."""
+    d = np.shape(inputs["w1"])[-1]
+    w = np.abs(np.reshape(inputs["w1"], (-1, d))) + np.abs(np.reshape(inputs["w2"], (-1, d)))
+    p = host_positions(inputs["positions"])
+    return np.broadcast_to(w.sum(axis=0), (*p.shape, d))
+
+
 def _linear_scale(inputs: Any, exact: Any, dtype: str) -> Any:
     p, w, b = host_positions(inputs["positions"]), np.asarray(inputs["w"]), np.asarray(inputs["b"])
     if w.ndim == 2:
@@ -71,6 +90,7 @@ def _linear_scale(inputs: Any, exact: Any, dtype: str) -> Any:
 
 rng = np.random.default_rng(1)
 far = np.array([0, 1, 1000, 2**16, 10**6, 2**24 - 1])
+sweep = horizon_positions()
 table = rng.standard_normal((12, 6))
 terms = ("位置编码", "位置嵌入")
 register(
@@ -95,6 +115,17 @@ register(
             Case("d 512, base 500", {"positions": 4, "d": 512, "base": 500.0}, edge=True),
             Case("d 1", {"positions": 3, "d": 1}, edge=True),
             Case("t2t d 2", {"positions": 3, "d": 2, "schedule": "t2t"}, edge=True),
+            Case("positions to 2^24", {"positions": sweep, "d": 64}, edge=True),
+            Case(
+                "positions to 2^24, concatenated",
+                {"positions": sweep, "d": 64, "layout": "concatenated"},
+                edge=True,
+            ),
+            Case(
+                "positions to 2^24, t2t",
+                {"positions": sweep, "d": 64, "schedule": "t2t"},
+                edge=True,
+            ),
             Case("d 0", {"positions": 3, "d": 0}, edge=True, raises=ValueError),
             Case(
                 "bad layout",
@@ -104,11 +135,16 @@ register(
             ),
         ),
         error=ErrorModel(
-            K={"float64": 2, "float32": 1, "float16": 1, "bfloat16": 1},
-            scale=_sinusoid_scale,
-            text="float64: 2 eps (1 + |p ω|), the angle is rounded; float32, float16, "
-            "bfloat16: 1 eps absolute (rounded once from float64, or an exact float32 "
-            "phase reduction)",
+            K=dict.fromkeys(FLOAT_DTYPES, 1),
+            text="1 eps absolute at every position: the phase p ω reduced exactly, the sine "
+            "and cosine within an ulp of the working float, rounded once to the dtype",
+            usual=Bound(
+                K={"float64": 2, "float32": 1, "float16": 1, "bfloat16": 1},
+                scale=_sinusoid_scale,
+                text="float64: 2 eps (1 + |p ω|), the angle is rounded; float32, float16, "
+                "bfloat16: 1 eps absolute (rounded once from float64, or an exact float32 "
+                "phase reduction)",
+            ),
         ),
         invariants=(
             "sin^2 + cos^2 = 1 for every frequency pair",
@@ -120,6 +156,7 @@ register(
         "frequency; frequencies fall geometrically from 1 to 1/base.",
         creates=True,
         dtypes=FLOAT_DTYPES,
+        positions=_sinusoid_positions,
     ),
     Spec(
         id="pe-learned",
@@ -166,10 +203,15 @@ register(
             ),
         ),
         error=ErrorModel(
-            K={"float64": 2, "float32": 1, "float16": 1},
-            scale=_learnable_scale,
-            text="float64: the sinusoid's bound plus one rounding of the sum; "
-            "others: rounded once from float64",
+            K={"float64": 1, "float32": 1, "float16": 1},
+            scale=_size_scale,
+            text="eps (1 + |P_0|): the exact sinusoid plus the float64 draw, rounded once",
+            usual=Bound(
+                K={"float64": 2, "float32": 1, "float16": 1},
+                scale=_learnable_scale,
+                text="float64: the sinusoid's bound plus one rounding of the sum; "
+                "others: rounded once from float64",
+            ),
         ),
         invariants=("noise_std = 0 gives pe-sinusoidal exactly",),
         errata=(
@@ -233,9 +275,15 @@ register(
         ),
         error=ErrorModel(
             K={"float64": 2, "float32": 2},
-            scale=_projected_scale,
-            text="sum over k of (1 + K + |p α_k|)(|W1_kj| + |W2_kj|): angle, sine and "
-            "the length-2K dot product each rounded",
+            scale=_projected_size,
+            text="sum over k of |W1_kj| + |W2_kj| (the absolute terms): the phase reduced "
+            "exactly, the length-2K dot product in the widest float, rounded once",
+            usual=Bound(
+                K={"float64": 2, "float32": 2},
+                scale=_projected_scale,
+                text="sum over k of (1 + K + |p α_k|)(|W1_kj| + |W2_kj|): angle, sine and "
+                "the length-2K dot product each rounded",
+            ),
         ),
         invariants=("K = 1 with scalar alpha is the seed's formula",),
         terms=terms,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..positional_2d import pe_sinusoidal_2d
-from ..registry import Case, ErrorModel, Spec, register
+from ..registry import Bound, Case, ErrorModel, Spec, register
 
 
 def _scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
@@ -27,6 +27,17 @@ def _scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     if inputs.get("cls_token"):
         table = np.concatenate((np.zeros((1, d)), table))
     return table
+
+
+def _grid_positions(inputs: dict) -> np.ndarray:
+    """Each patch's grid coordinate, the larger of its row and column index (0 on the cls
+    row), broadcastable to the table ``(rows, d)``."""
+    h, w = inputs["height"], inputs["width"]
+    flat = np.arange(h * w)
+    p = np.maximum(flat // w, flat % w)
+    if inputs.get("cls_token"):
+        p = np.concatenate(([0], p))
+    return p[:, None]
 
 
 register(
@@ -58,6 +69,12 @@ register(
                 {"height": 14, "width": 14} | {"d": 64},
             ),
             Case("1 x 1, d 4", {"height": 1, "width": 1, "d": 4}, edge=True),
+            Case(
+                "grid coordinates to 1023",
+                {"height": 1, "width": 1024, "d": 4},
+                edge=True,
+                note="the API has no offset: the coordinate reaches only the grid's width",
+            ),
             Case("base 100", {"height": 2, "width": 3, "d": 8, "base": 100.0}, edge=True),
             Case("d not a multiple of 4", {"height": 2, "width": 2, "d": 6}, raises=ValueError),
         ),
@@ -72,9 +89,15 @@ register(
         "vector and of its row in the other half.",
         creates=True,
         error=ErrorModel(
-            K={"float64": 2.0, "float32": 2.0},
-            scale=_scale,
-            text="|PE - PE*| <= K eps (1 + |p omega| (4 + |ln omega|)), the cls row exact.",
+            K={"float64": 1.0, "float32": 1.0},
+            text="|PE - PE*| <= K eps at every grid coordinate (the sinusoid's exact phases), "
+            "the cls row exact.",
+            usual=Bound(
+                K={"float64": 2.0, "float32": 2.0},
+                scale=_scale,
+                text="|PE - PE*| <= K eps (1 + |p omega| (4 + |ln omega|)), the cls row exact.",
+            ),
         ),
+        positions=_grid_positions,
     ),
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
+from ..registry import FLOAT_DTYPES, Bound, Case, ErrorModel, Spec, register
 from ..relative import alibi, t5_bias
 
 
@@ -26,6 +26,41 @@ def _alibi_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     return np.abs(np.asarray(exact)) * (1 + g[:, None, None])
 
 
+def _abs_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
+    """``|B|``: the bias's own size."""
+    return np.abs(np.asarray(exact, dtype=np.float64))
+
+
+def _distances(inputs: dict) -> np.ndarray:
+    """``|j - (i + offset)|`` per query and key, broadcastable to ``(heads, q_len, k_len)``."""
+    q, k = inputs["q_len"], inputs["k_len"]
+    offset = inputs.get("offset")
+    i = np.arange(q) + (k - q if offset is None else offset)
+    return np.abs(np.arange(k)[None, :] - i[:, None])[None]
+
+
+#: Far windows of the distance sweeps: with one query at ``offset = -(end - k_len + 1)`` the
+#: ``k_len`` keys sit at distances ``end - k_len + 1 .. end`` (ascending), so the dense
+#: ``(heads, 1, k_len)`` output stays small however far the window lies.
+_WINDOWS = (2**12, 2**16, 2**20, 2**24)
+
+
+def _sweep_cases(base: dict, k_len: int, what: str) -> tuple[Case, ...]:
+    near = Case(
+        f"{what} 0 to {k_len - 1}", base | {"q_len": 1, "k_len": k_len, "offset": 0}, edge=True
+    )
+    far = tuple(
+        Case(
+            f"{what} to 2^{end.bit_length() - 1}",
+            base | {"q_len": 1, "k_len": k_len, "offset": -(end - k_len + 1)},
+            edge=True,
+            note="one query, k_len keys ending at that distance (bounded memory)",
+        )
+        for end in _WINDOWS
+    )
+    return (near, *far)
+
+
 def _cases_alibi() -> tuple[Case, ...]:
     return (
         Case("8 heads causal", {"num_heads": 8, "q_len": 5, "k_len": 5}),
@@ -34,6 +69,7 @@ def _cases_alibi() -> tuple[Case, ...]:
         Case("6 heads, decoding one query", {"num_heads": 6, "q_len": 1, "k_len": 9}, edge=True),
         Case("1 head", {"num_heads": 1, "q_len": 3, "k_len": 3}, edge=True),
         Case("64 heads, long", {"num_heads": 64, "q_len": 2, "k_len": 4096}, edge=True),
+        *_sweep_cases({"num_heads": 12, "causal": False}, 256, "distances"),
         Case("0 heads", {"num_heads": 0, "q_len": 2, "k_len": 2}, raises=ValueError),
     )
 
@@ -58,6 +94,7 @@ def _cases_t5() -> tuple[Case, ...]:
             | {"num_buckets": 9, "max_distance": 20},
             edge=True,
         ),
+        *_sweep_cases({"table": g.standard_normal((32, 2))}, 512, "distances"),
         Case(
             "1 bucket",
             {"table": np.zeros((1, 2)), "q_len": 2, "k_len": 2, "num_buckets": 1}
@@ -94,9 +131,17 @@ register(
         dtypes=FLOAT_DTYPES,
         error=ErrorModel(
             K=dict.fromkeys(FLOAT_DTYPES, 1.0),
-            scale=_alibi_scale,
-            text="|B - B*| <= K eps |B| (1 + g_h), g_h the slope's index in its geometric run.",
+            scale=_abs_scale,
+            text="|B - B*| <= K eps |B|: the slope (a power of two with an exact exponent) and "
+            "the product each rounded at most once.",
+            usual=Bound(
+                K=dict.fromkeys(FLOAT_DTYPES, 1.0),
+                scale=_alibi_scale,
+                text="|B - B*| <= K eps |B| (1 + g_h), g_h the slope's index in its geometric "
+                "run (the reference code's powers of a rounded ratio).",
+            ),
         ),
+        positions=_distances,
     ),
     Spec(
         id="t5-bias",
@@ -126,5 +171,6 @@ register(
             K=dict.fromkeys(FLOAT_DTYPES, 0.0),
             text="a gather: bit-exact.",
         ),
+        positions=_distances,
     ),
 )

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
+from ..registry import FLOAT_DTYPES, Bound, Case, ErrorModel, Spec, register
 from ..rotary import ROPE_TYPES, rope, rope_inv_freq
-from ._cases import host_positions
+from ._cases import horizon_positions, host_positions
 
 
 def _rope_type(scaling: dict | None) -> str:
@@ -19,11 +19,12 @@ def _rope_type(scaling: dict | None) -> str:
     return scaling.get("rope_type", scaling.get("type", "default"))
 
 
-def _rope_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
+def _rope_scale(inputs: dict, exact: Any, dtype: str, growing: bool = True) -> np.ndarray:
     """Per element: ``a (|x_a| + |x_b|) (1 + |phi| (4 + |ln theta|))``; 0 on untouched dims.
 
     ``|ln theta|`` is the condition number of ``base**(-2i/r)`` in its rounded exponent; the
-    4 covers the roundings of the frequency, the angle, cos/sin and the rotation.
+    4 covers the roundings of the frequency, the angle, cos/sin and the rotation. Without
+    ``growing``: ``a (|x_a| + |x_b|)``, the pair's size (the exact bound).
     """
     x = np.asarray(inputs["x"], dtype=np.float64)
     pos = host_positions(inputs["positions"])
@@ -38,9 +39,28 @@ def _rope_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
     phi = np.abs(pos[..., None] * theta)
     half = inputs.get("layout", "half") == "half"
     xa, xb = (x[..., : r // 2], x[..., r // 2 : r]) if half else (x[..., 0:r:2], x[..., 1:r:2])
-    m = abs(af) * (np.abs(xa) + np.abs(xb)) * (1 + phi * (4 + np.abs(np.log(theta))))
+    m = abs(af) * (np.abs(xa) + np.abs(xb))
+    if growing:
+        m = m * (1 + phi * (4 + np.abs(np.log(theta))))
     rot = np.concatenate((m, m), -1) if half else np.stack((m, m), -1).reshape((*m.shape[:-1], r))
     return np.concatenate((rot, np.zeros_like(x[..., r:])), -1)
+
+
+def _pair_scale(inputs: dict, exact: Any, dtype: str) -> np.ndarray:
+    """``a (|x_a| + |x_b|)`` per element, 0 on untouched dims: the exact bound's scale."""
+    return _rope_scale(inputs, exact, dtype, growing=False)
+
+
+def _rope_positions(inputs: dict) -> np.ndarray:
+    """The position of each row of ``x``, broadcastable to ``x``'s shape ``(..., T, D)``."""
+    return host_positions(inputs["positions"])[..., None]
+
+
+def _size(inputs: dict, exact: Any, dtype: str) -> Any:
+    """``|theta|`` per frequency and ``|a|`` for the attention factor: the outputs' sizes."""
+    if isinstance(exact, tuple):
+        return tuple(_size(inputs, e, dtype) for e in exact)
+    return np.abs(np.asarray(exact, dtype=np.float64))
 
 
 def _inv_freq_scale(inputs: dict, exact: Any, dtype: str) -> Any:
@@ -62,6 +82,7 @@ def _inv_freq_scale(inputs: dict, exact: Any, dtype: str) -> Any:
 def _cases_rope() -> tuple[Case, ...]:
     g = np.random.default_rng(20240601)
     big = np.array([0, 1, 2**20 - 1, 2**20, 2**20 + 1, 2**24], dtype=np.int64)
+    sweep = horizon_positions()
     rows = np.array([[[0, 1, 2, 3, 4]], [[7, 8, 9, 10, 11]]], dtype=np.int64)
     llama3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0}
     llama3 |= {"high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
@@ -82,7 +103,30 @@ def _cases_rope() -> tuple[Case, ...]:
             "positions to 2^24",
             {"x": g.standard_normal((1, 6, 16)), "positions": big},
             edge=True,
-            note="float32 angles are rounded: the scale grows with |p theta|",
+            note="float32 angles are rounded: the usual scale grows with |p theta|",
+        ),
+        Case(
+            "positions to 2^24, head_dim 64",
+            {"x": g.standard_normal((len(sweep), 64)), "positions": sweep},
+            edge=True,
+        ),
+        Case(
+            "positions to 2^24, head_dim 64, interleaved",
+            {"x": g.standard_normal((len(sweep), 64)), "positions": sweep}
+            | {"layout": "interleaved"},
+            edge=True,
+        ),
+        Case(
+            "positions to 2^24, llama3",
+            {"x": g.standard_normal((len(sweep), 64)), "positions": sweep}
+            | {"base": 500000.0, "scaling": llama3},
+            edge=True,
+        ),
+        Case(
+            "positions to 2^24, llama3, interleaved",
+            {"x": g.standard_normal((len(sweep), 64)), "positions": sweep}
+            | {"base": 500000.0, "scaling": llama3, "layout": "interleaved"},
+            edge=True,
         ),
         Case(
             "llama3, base 5e5",
@@ -190,11 +234,19 @@ register(
         dtypes=FLOAT_DTYPES,
         error=ErrorModel(
             K=dict.fromkeys(FLOAT_DTYPES, 2.0),
-            scale=_rope_scale,
-            text="|y - y*| <= K eps a (|x_a| + |x_b|) (1 + |p theta| (4 + |ln theta|)): the angle "
-            "is rounded in the working dtype and the frequency is a power in a rounded exponent; "
-            "untouched dims are bit-exact.",
+            scale=_pair_scale,
+            text="|y - y*| <= K eps a (|x_a| + |x_b|) at every position: theta to 60 digits, the "
+            "phase p theta reduced exactly, the rotation rounded a few times; untouched dims "
+            "are bit-exact.",
+            usual=Bound(
+                K=dict.fromkeys(FLOAT_DTYPES, 2.0),
+                scale=_rope_scale,
+                text="|y - y*| <= K eps a (|x_a| + |x_b|) (1 + |p theta| (4 + |ln theta|)): the "
+                "angle is rounded in the working dtype and the frequency is a power in a rounded "
+                "exponent; untouched dims are bit-exact.",
+            ),
         ),
+        positions=_rope_positions,
     ),
     Spec(
         id="rope-scaling",
@@ -227,10 +279,16 @@ register(
         "longer ones; returns the frequencies and the factor that multiplies cos and sin.",
         creates=True,
         error=ErrorModel(
-            K={"float64": 2.0, "float32": 2.0},
-            scale=_inv_freq_scale,
-            text="|theta - theta*| <= K eps |theta| (4 + |ln theta| [+ h/(h-l) for llama3]); the "
-            "attention factor within 4K eps.",
+            K={"float64": 1.0, "float32": 1.0},
+            scale=_size,
+            text="|theta - theta*| <= K eps |theta| (60 digits rounded once); the attention "
+            "factor within K eps |a|.",
+            usual=Bound(
+                K={"float64": 2.0, "float32": 2.0},
+                scale=_inv_freq_scale,
+                text="|theta - theta*| <= K eps |theta| (4 + |ln theta| [+ h/(h-l) for llama3]); "
+                "the attention factor within 4K eps.",
+            ),
         ),
     ),
 )
