@@ -41,14 +41,6 @@ FLOAT16_MAX = 65504.0
 JAX_ALL = os.environ.get("REFPE_TEST_JAX_ALL", "") not in ("", "0")
 JAX_DEFAULT = ("pe-sinusoidal", "rope")
 
-#: Where refpe is known to miss the exact bound (strict: a fix shows), as in test_oracle_init.
-KNOWN = {
-    ("init-framework-defaults", "keras linear", "float64"): (
-        "1 ulp off in 4 of 24 entries: refpe rounds the bound sqrt(6/(in+out)) to float64 "
-        "before multiplying by 2U - 1, a second rounding the documented formula does not have"
-    ),
-}
-
 
 class JaxX64(get("jax").__class__):
     """JAX with x64 switched on for every dtype (float32 and narrower included), only inside
@@ -174,8 +166,6 @@ def test_exact_bound(spec_id, name, dtype, label, backend, kernel):
     reason = _skip_reason(label, backend, kernel, spec_id, name, dtype)
     if reason:
         pytest.skip(reason)
-    if (spec_id, name, dtype) in KNOWN:
-        pytest.xfail(KNOWN[spec_id, name, dtype])
     want = exact(spec_id, name, oracle_inputs(spec_id, name, dtype))
     if dtype == "float16" and any(np.abs(h).max(initial=0) > FLOAT16_MAX for h in want.hi):
         pytest.skip("exact values beyond float16's range: inf is their correct rounding")
