@@ -86,3 +86,155 @@ def test_rope_bfloat16_angle():
 
     text = _diagnoses(check(bf16_angle, "rope", dtypes=["float32"]))
     assert "matches the angle computed in bfloat16" in text
+
+
+# --- ALiBi -------------------------------------------------------------------------------------
+
+
+def _alibi_from(slopes, num_heads, q_len, k_len, *, causal=True, offset=None, dtype=None, **kw):
+    i = np.arange(q_len) + (k_len - q_len if offset is None else offset)
+    dist = (np.arange(k_len)[None, :] - i[:, None]).astype(np.float64)
+    bias = slopes[:, None, None] * (dist if causal else -np.abs(dist))
+    return bias.astype(dtype or np.float64)
+
+
+def alibi_naive(num_heads, q_len, k_len, **kw):
+    slopes = 2.0 ** (-8.0 * np.arange(1, num_heads + 1) / num_heads)
+    return _alibi_from(slopes, num_heads, q_len, k_len, **kw)
+
+
+def alibi_bf16_slopes(num_heads, q_len, k_len, **kw):
+    import torch
+
+    m = torch.from_numpy(np.asarray(refpe.alibi_slopes(num_heads, dtype="float64")))
+    slopes = m.to(torch.bfloat16).to(torch.float64).numpy()
+    return _alibi_from(slopes, num_heads, q_len, k_len, **kw)
+
+
+def alibi_always_causal(num_heads, q_len, k_len, *, causal=True, **kw):
+    return refpe.alibi(num_heads, q_len, k_len, causal=True, **kw)
+
+
+def alibi_always_symmetric(num_heads, q_len, k_len, *, causal=True, **kw):
+    return refpe.alibi(num_heads, q_len, k_len, causal=False, **kw)
+
+
+def test_alibi_naive_slopes_at_12_heads():
+    report = check(alibi_naive, "alibi", dtypes=["float64"])
+    bad = {r.case: r.diagnosis for r in report.problems()}
+    assert "12 heads (not a power of two)" in bad
+    assert "ALiBi slopes of the naive 2^(-8h/H) for non-power-of-two H" in bad[
+        "12 heads (not a power of two)"
+    ]
+    assert "8 heads causal" not in bad  # a power of two: the naive slopes are the right ones
+
+
+def test_alibi_bfloat16_slopes():
+    pytest.importorskip("torch")
+    report = check(alibi_bf16_slopes, "alibi", dtypes=["float64"])
+    assert "matches slopes rounded to bfloat16" in _diagnoses(report)
+
+
+def test_alibi_causal_where_symmetric_is_asked_and_vice_versa():
+    assert "matches causal ALiBi where symmetric is asked" in _diagnoses(
+        check(alibi_always_causal, "alibi", dtypes=["float64"])
+    )
+    assert "matches symmetric ALiBi where causal is asked" in _diagnoses(
+        check(alibi_always_symmetric, "alibi", dtypes=["float64"])
+    )
+
+
+# --- T5 ----------------------------------------------------------------------------------------
+
+
+def t5_flipped(table, q_len, k_len, *, bidirectional=True, num_buckets=32, max_distance=128, **kw):
+    rel = np.arange(q_len)[:, None] - np.arange(k_len)[None, :]  # query - key: flipped
+    b = refpe.t5_bucket(
+        rel, bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance
+    )
+    return np.transpose(table[np.asarray(b)], (2, 0, 1))
+
+
+def test_t5_direction_flipped():
+    report = check(t5_flipped, "t5-bias", dtypes=["float64"])
+    assert "matches T5 buckets with the direction flipped" in _diagnoses(report)
+
+
+# --- the sinusoid ------------------------------------------------------------------------------
+
+
+def sinusoid_base_1000(positions, d, *, base=10000.0, **kw):
+    return refpe.pe_sinusoidal(positions, d, base=1000.0, **kw)
+
+
+def test_sinusoid_base_is_fitted():
+    report = check(sinusoid_base_1000, "pe-sinusoidal", dtypes=["float32"])
+    assert "matches base=1000 instead of 10000" in _diagnoses(report)
+
+
+def sinusoid_2d_row_first(height, width, d, *, order="xy", **kw):
+    return refpe.pe_sinusoidal_2d(height, width, d, order="yx", **kw)
+
+
+def test_2d_order():
+    report = check(sinusoid_2d_row_first, "pe-sinusoidal-2d", dtypes=["float64"])
+    assert "matches a 2-D table in (y, x) order (row first, MoCo v3) where (x, y)" in (
+        _diagnoses(report)
+    )
+
+
+# --- layer norm --------------------------------------------------------------------------------
+
+
+def _ln(x, gamma, beta, eps, *, ddof=0, eps_outside=False):
+    mu = x.mean(-1, keepdims=True)
+    sd = x.std(-1, keepdims=True, ddof=ddof)
+    y = (x - mu) / (sd + eps if eps_outside else np.sqrt(sd**2 + eps))
+    return y * (1 if gamma is None else gamma) + (0 if beta is None else beta)
+
+
+def ln_unbiased(x, gamma=None, beta=None, *, eps=1e-5):
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    return _ln(x, gamma, beta, eps, ddof=1)
+
+
+def ln_eps_outside(x, gamma=None, beta=None, *, eps=1e-5):
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    return _ln(x, gamma, beta, eps, eps_outside=True)
+
+
+def test_layer_norm_unbiased_variance():
+    report = check(ln_unbiased, "layer-norm", dtypes=["float64"])
+    assert "matches unbiased variance (divides by n-1)" in _diagnoses(report)
+
+
+def test_layer_norm_eps_outside_the_sqrt():
+    report = check(ln_eps_outside, "layer-norm", dtypes=["float64"])
+    assert "matches eps added outside the square root" in _diagnoses(report)
+
+
+# --- attention ---------------------------------------------------------------------------------
+
+
+def sdpa_finite_mask(q, k, v, *, causal=False, key_padding_mask=None, bias=None, scale=None):
+    """Masks written with masked_fill(mask, finfo.min): a row that sees no key is uniform."""
+    s = q @ np.swapaxes(k, -1, -2) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    low = np.finfo(s.dtype).min
+    if bias is not None:
+        s = s + np.where(np.isneginf(bias), low, bias)
+    if causal:
+        s = np.where(np.arange(k.shape[-2])[None, :] > np.arange(q.shape[-2])[:, None], low, s)
+    if key_padding_mask is not None:
+        s = np.where(key_padding_mask[..., None, None, :], low, s)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    return (w / w.sum(-1, keepdims=True)) @ v
+
+
+def test_fully_masked_rows_return_the_mean():
+    report = check(sdpa_finite_mask, "attn-sdpa", dtypes=["float64"])
+    bad = {r.case: r.diagnosis for r in report.problems()}
+    assert "fully masked rows: yours returns the mean of the values, the spec returns 0" in bad.get(
+        "row-sees-no-key", ""
+    ), bad
