@@ -81,7 +81,9 @@ def test_rope_bfloat16_angle():
     def bf16_angle(x, positions, **kw):
         from refpe.conformance.mistakes import rope_narrow_angle
 
-        out = rope_narrow_angle("bfloat16", usual=False)(refpe.spec("rope"), dict(x=x, positions=positions, **kw))
+        out = rope_narrow_angle("bfloat16", usual=False)(
+            refpe.spec("rope"), dict(x=x, positions=positions, **kw)
+        )
         return out.astype(x.dtype)
 
     text = _diagnoses(check(bf16_angle, "rope", dtypes=["float32"]))
@@ -123,9 +125,10 @@ def test_alibi_naive_slopes_at_12_heads():
     report = check(alibi_naive, "alibi", dtypes=["float64"])
     bad = {r.case: r.diagnosis for r in report.problems()}
     assert "12 heads (not a power of two)" in bad
-    assert "ALiBi slopes of the naive 2^(-8h/H) for non-power-of-two H" in bad[
-        "12 heads (not a power of two)"
-    ]
+    assert (
+        "ALiBi slopes of the naive 2^(-8h/H) for non-power-of-two H"
+        in bad["12 heads (not a power of two)"]
+    )
     assert "8 heads causal" not in bad  # a power of two: the naive slopes are the right ones
 
 
@@ -238,3 +241,63 @@ def test_fully_masked_rows_return_the_mean():
     assert "fully masked rows: yours returns the mean of the values, the spec returns 0" in bad.get(
         "row-sees-no-key", ""
     ), bad
+
+
+# --- what happened instead of err=inf ----------------------------------------------------------
+
+
+def sinusoid_with_a_nan(positions, d, **kw):
+    out = np.array(refpe.pe_sinusoidal(positions, d, **kw))
+    out.reshape(-1)[1] = np.nan
+    return out
+
+
+def sinusoid_with_an_inf(positions, d, **kw):
+    out = np.array(refpe.pe_sinusoidal(positions, d, **kw))
+    out.reshape(-1)[0] = np.inf
+    return out
+
+
+def test_a_nan_is_named_with_its_index_and_count():
+    report = check(sinusoid_with_a_nan, "pe-sinusoidal", dtypes=["float64"])
+    assert report.problems()
+    assert all(
+        "NaN where a value was due at index" in r.where and "1 of " in r.where
+        for r in report.problems()
+    )
+
+
+def test_an_infinite_value_is_named():
+    report = check(sinusoid_with_an_inf, "pe-sinusoidal", dtypes=["float64"])
+    assert all("an infinite value (inf)" in r.where for r in report.problems())
+
+
+# --- refpe's own warnings stay out of the reasons ---------------------------------------------
+
+
+def test_only_the_subjects_own_warnings_are_recorded():
+    import warnings
+
+    def noisy(positions, d, **kw):
+        warnings.warn("the subject's own warning", UserWarning, stacklevel=1)
+        return refpe.pe_sinusoidal(positions, d, **kw)
+
+    report = check(noisy, "pe-sinusoidal", dtypes=["float64"])
+    assert all("the subject's own warning" in r.reason for r in report.results if r.case != "*")
+    quiet = check(sinusoid_with_an_inf, "pe-sinusoidal", dtypes=["float64"])
+    assert not any("warned" in r.reason for r in quiet.results), [r.reason for r in quiet.results]
+
+
+def test_refpes_own_warnings_are_left_out():
+    import warnings
+
+    import refpe.conformance.judge as inside
+
+    def calls_into_refpe(positions, d, **kw):
+        # A warning attributed to a refpe module, as numpy attributes its RuntimeWarnings.
+        warnings.warn_explicit("overflow encountered in divide", RuntimeWarning, inside.__file__, 1)
+        return refpe.pe_sinusoidal(positions, d, **kw)
+
+    report = check(calls_into_refpe, "pe-sinusoidal", dtypes=["float64"])
+    assert report.ok
+    assert not any("overflow" in r.reason for r in report.results)
