@@ -301,3 +301,27 @@ def test_refpes_own_warnings_are_left_out():
     report = check(calls_into_refpe, "pe-sinusoidal", dtypes=["float64"])
     assert report.ok
     assert not any("overflow" in r.reason for r in report.results)
+
+
+# --- the check guide's examples run ------------------------------------------------------------
+
+
+def test_check_guide_examples_run():
+    """docs/guides/check.md: the failing report, its diagnosis and the HF wrapper."""
+    import doctest
+    from pathlib import Path
+
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    guide = Path(__file__).resolve().parents[1] / "docs" / "guides" / "check.md"
+    # MyST fences end a doctest block; stdlib doctest would read them as expected output.
+    text = "\n".join(
+        "" if line.startswith("```") else line for line in guide.read_text().splitlines()
+    )
+    test = doctest.DocTestParser().get_doctest(
+        text, {"np": np, "refpe": refpe}, "check.md", str(guide), 0
+    )
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted > 10 and result.failed == 0, result

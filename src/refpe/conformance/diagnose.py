@@ -20,7 +20,7 @@ from refpe.registry import Case, Spec
 
 from .compare import as_arrays, compare, ks_test, normal_cdf, round_to, truncated_normal_cdf
 from .inputs import float64_kwargs, host_inputs
-from .mistakes import CHOICES, FITS, MISTAKES, ROPE_LAYOUTS, shifted_positions
+from .mistakes import CHOICES, FITS, MANTISSA, MISTAKES, NARROW, ROPE_LAYOUTS, shifted_positions
 
 Alternative = tuple[str, Callable[[Spec, dict[str, Any]], Any]]
 
@@ -208,7 +208,8 @@ def explain(
             continue
         if not refused and own is not None and _close(own, want, dtype):
             continue
-        if _quiet(lambda want=want: _matches(spec, got, want, own, inputs, dtype), False):
+        narrow = NARROW.get(label)
+        if _quiet(lambda w=want, n=narrow: _matches(spec, got, w, own, inputs, dtype, n), False):
             return f"matches {label}"
     return ""
 
@@ -223,7 +224,7 @@ def _quiet(thunk: Callable[[], Any], fallback: Any) -> Any:
         return fallback
 
 
-def _matches(spec, got, want, own, inputs, dtype) -> bool:
+def _matches(spec, got, want, own, inputs, dtype, narrow=None) -> bool:
     if compare(got, want, spec.error.usual_bound, inputs, dtype).ok or _close(got, want, dtype):
         return True
     if own is None or [g.shape for g in got] != [w.shape for w in want]:
@@ -231,6 +232,13 @@ def _matches(spec, got, want, own, inputs, dtype) -> bool:
     with np.errstate(all="ignore"):
         to_alt = max(_distance(g, w) for g, w in zip(got, want, strict=True))
         to_own = max(_distance(g, w) for g, w in zip(got, own, strict=True))
+    if narrow is not None and to_alt <= 2 * to_own:
+        # Computed in a narrow dtype: within a few of its ulps, and no farther than the spec.
+        eps = 2.0 ** -(MANTISSA[narrow])
+        return all(
+            _distance(g, w) <= 8 * eps * max(1.0, float(np.max(np.abs(w))))
+            for g, w in zip(got, want, strict=True)
+        )
     return to_alt < math.inf and 100 * to_alt <= to_own
 
 

@@ -23,7 +23,7 @@ Alternative = tuple[str, Callable[[Any, dict[str, Any]], Any]]
 #: Where the two RoPE layouts come from (Su et al. 2021; the GPT-NeoX and GPT-J code bases).
 ROPE_LAYOUTS = {"half": "(GPT-NeoX/Llama)", "interleaved": "(GPT-J)"}
 #: Bits of significand kept by each narrow dtype (explicit bits).
-_BITS = {"bfloat16": 7, "float16": 10, "float32": 23}
+MANTISSA = {"bfloat16": 7, "float16": 10, "float32": 23}
 _HIDDEN = -1e30  # a finite "minus infinity", as masked_fill(finfo.min) code uses
 
 
@@ -37,7 +37,7 @@ def round_narrow(x: Any, dtype: str) -> np.ndarray:
     if dtype == "float32":
         return x32.astype(np.float64)
     u = x32.view(np.uint32).astype(np.uint64)
-    drop = 23 - _BITS[dtype]
+    drop = 23 - MANTISSA[dtype]
     half = np.uint64(1 << (drop - 1)) - np.uint64(1) + ((u >> np.uint64(drop)) & np.uint64(1))
     r = ((u + half) >> np.uint64(drop)) << np.uint64(drop)
     return r.astype(np.uint32).view(np.float32).astype(np.float64)
@@ -88,7 +88,8 @@ def _rope_frequencies(kw: dict[str, Any], r: int, pos: np.ndarray) -> list[tuple
 
 
 def rope_narrow_angle(dtype: str, usual: bool) -> Callable[[Any, dict[str, Any]], Any]:
-    """RoPE with ``theta``, the position and their product each rounded to ``dtype``."""
+    """RoPE with ``theta``, the position, their product and its cos and sin each rounded to
+    ``dtype`` (Hugging Face's ``LlamaRotaryEmbedding`` in float32, or under autocast)."""
 
     def alt(spec: Any, kw: dict[str, Any]) -> Any:
         x = np.asarray(kw["x"], dtype=np.float64)
@@ -97,7 +98,8 @@ def rope_narrow_angle(dtype: str, usual: bool) -> Callable[[Any, dict[str, Any]]
         theta, af = _rope_frequencies(kw, r, pos)[1 if usual else 0]
         p = round_narrow(pos, dtype)[..., None]
         angle = round_narrow(p * round_narrow(theta, dtype), dtype)
-        return _rotate(x, af * np.cos(angle), af * np.sin(angle), r, kw.get("layout", "half"))
+        cos, sin = (round_narrow(af * f(angle), dtype) for f in (np.cos, np.sin))
+        return _rotate(x, cos, sin, r, kw.get("layout", "half"))
 
     return alt
 
@@ -208,11 +210,14 @@ def fit_sinusoid_base(spec: Any, kw: dict[str, Any], got: list[np.ndarray]) -> l
     ]
 
 
+#: Alternatives computed in a narrow dtype match up to a few of that dtype's ulps.
+NARROW = {f"the angle computed in {dt}": dt for dt in ("bfloat16", "float16", "float32")}
+
 #: Mistakes by spec id, tried in order (the generic layout/offset ones come after these).
 MISTAKES: dict[str, list[Alternative]] = {
     "rope": [
         (f"the angle computed in {dt}", rope_narrow_angle(dt, usual))
-        for dt in ("bfloat16", "float16", "float32")
+        for dt in ("float32", "float16", "bfloat16")
         for usual in (True, False)
     ],
     "alibi": [
