@@ -126,7 +126,7 @@ def judge(
             math.inf,
             K,
             K_usual,
-            f"a different number of outputs: {len(got)}, expected {n}",
+            f"a different number of outputs: {len(got)} outputs, expected {n}",
         )
     worst, worst_usual, first = 0.0, 0.0, ""
     first_norm = None
