@@ -62,10 +62,21 @@ def element_errors(got: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarra
 
 
 def where(got: np.ndarray, want: np.ndarray, bad: np.ndarray) -> str:
-    """The first element outside the bound, with both values."""
+    """The first element outside the bound, with both values; NaNs and infinities on one side
+    only are named, with their count."""
     index = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
     idx = tuple(int(i) for i in index)
-    return f"first difference at index {idx}: expected {want[idx]!r}, got {got[idx]!r}"
+    g, w = got[idx], want[idx]
+    if np.isnan(g) != np.isnan(w) or (np.isinf(g) and g != w):
+        if np.isnan(g):
+            what, which = "NaN where a value was due", np.isnan(got) & ~np.isnan(want)
+        elif np.isinf(g):
+            what, which = f"an infinite value ({g})", np.isinf(got) & (got != want)
+        else:
+            what, which = f"a value ({g!r}) where NaN was due", ~np.isnan(got) & np.isnan(want)
+        count = int(np.count_nonzero(which))
+        return f"{what} at index {idx} (expected {w!r}; {count} of {got.size} elements)"
+    return f"first difference at index {idx}: expected {w!r}, got {g!r}"
 
 
 def horizon(positions: np.ndarray, norm: np.ndarray, K: float) -> tuple[int | None, list]:
@@ -110,7 +121,12 @@ def judge(
     if len(got) != len(exact.hi):
         n = len(exact.hi)
         return Judgement(
-            "fail", math.inf, math.inf, K, K_usual, f"{len(got)} outputs, expected {n}"
+            "fail",
+            math.inf,
+            math.inf,
+            K,
+            K_usual,
+            f"a different number of outputs: {len(got)} outputs, expected {n}",
         )
     worst, worst_usual, first = 0.0, 0.0, ""
     first_norm = None
@@ -118,7 +134,12 @@ def judge(
     for k, (y, hi, lo) in enumerate(zip(got, exact.hi, exact.lo, strict=True)):
         if y.shape != hi.shape:
             return Judgement(
-                "fail", math.inf, math.inf, K, K_usual, f"shape {y.shape}, expected {hi.shape}"
+                "fail",
+                math.inf,
+                math.inf,
+                K,
+                K_usual,
+                f"a different shape {y.shape}, expected {hi.shape}",
             )
         if K == 0:
             want = rounded[k]

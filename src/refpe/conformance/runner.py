@@ -30,6 +30,7 @@ from .compare import as_arrays, ks_test
 from .inputs import cast_inputs, host_inputs
 from .judge import judge
 from .subjects import Subject, subjects
+from .warned import subject_warnings
 
 REFERENCE = "refpe"
 
@@ -201,12 +202,13 @@ def run_one(
 ) -> Result:
     """Run and judge one subject on one case; exceptions become ``error`` verdicts.
 
-    Warnings the subject emits are recorded in the result's ``reason``, not printed.
+    The subject's warnings (not refpe's own) are recorded in the result's ``reason``.
     """
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = _verdict_value(spec, case, dtype, call, base, statistical)
+        caught = subject_warnings(caught)
         if caught:
             note = "; ".join(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
             result.reason = f"{result.reason} (warned: {note})".strip()
