@@ -101,3 +101,10 @@ def test_judge_reports_the_horizon_of_a_sloppy_result():
 @pytest.mark.parametrize(("p", "text"), [(1, "2^0"), (2**24, "2^24"), (3, "3"), (0, "0")])
 def test_power_of_two(p, text):
     assert power_of_two(p) == text
+
+
+def test_an_exact_value_beyond_the_dtype_range_rounds_to_infinity():
+    exact = _exact([Fraction(-524160), Fraction(1)])
+    assert _judge([-np.inf, 1.0], exact, dtype="float16").verdict == "pass"
+    assert _judge([np.inf, 1.0], exact, dtype="float16").verdict == "fail"  # the wrong sign
+    assert _judge([-np.inf, 1.0], exact, dtype="float32").verdict == "fail"  # float32 has it

@@ -130,7 +130,7 @@ def judge(
         )
     worst, worst_usual, first = 0.0, 0.0, ""
     first_norm = None
-    rounded = exact.rounded(dtype) if K == 0 else None
+    rounded = exact.rounded(dtype)
     for k, (y, hi, lo) in enumerate(zip(got, exact.hi, exact.lo, strict=True)):
         if y.shape != hi.shape:
             return Judgement(
@@ -148,7 +148,9 @@ def judge(
             norm_usual = norm
         else:
             want = hi
-            err = element_errors(y, hi, lo)
+            # an exact value beyond the dtype's range rounds to infinity: that is its answer
+            overflow = np.isinf(rounded[k]) & np.isfinite(hi) & (y == rounded[k])
+            err = np.where(overflow, 0.0, element_errors(y, hi, lo))
             norm = normalised(err, EPS[dtype], scale[k])
             norm_usual = normalised(err, EPS[dtype], scale_usual[k])
             bad = norm > K

@@ -345,7 +345,7 @@ def run(
             result = run_one(job.spec, job.case, result.dtype, job.call, result, job.statistical)
             if result.kernel == "auto":
                 result.kernel = refpe.last_kernel() or "reference"
-            if job.differs and result.verdict in ("fail", "error"):
+            if job.differs and result.verdict in ("loose", "fail", "error"):
                 result.verdict, result.reason = "differs", f"differs by convention: {job.differs}"
         results.append(result)
         if progress:

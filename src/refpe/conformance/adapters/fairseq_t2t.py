@@ -57,13 +57,30 @@ def _applies(case: Any) -> str | None:
     return None
 
 
+#: Both compute the table in float32 from the angle p * omega formed in float32: exact at
+#: short positions, off by up to |p omega| eps32 at long ones.
+_FLOAT32_ANGLE = (
+    "the angle p * omega is formed in float32 (the table is float32 throughout): exact at short "
+    "positions only"
+)
+
+
+def _far(case: Any) -> bool:
+    positions = shifted_positions(case.kwargs)
+    return positions.size > 0 and int(np.abs(positions).max()) >= 2**12
+
+
+def _t2t_differs(case: Any) -> str | None:
+    return _FLOAT32_ANGLE if _far(case) else None
+
+
 def _fairseq_differs(case: Any) -> str | None:
     if case.kwargs["d"] < 4:
         return (
             "fairseq divides by d/2 - 1 in Python: d in {2, 3} raises ZeroDivisionError "
             "(tensor2tensor divides by max(d/2 - 1, 1))"
         )
-    return None
+    return _t2t_differs(case)
 
 
 register_subject(
@@ -75,6 +92,7 @@ register_subject(
         call=_t2t,
         dtypes=("float32",),
         applies=_applies,
+        differs=_t2t_differs,
         convention={
             "library": "tensor2tensor (transcribed)",
             "layout": "concatenated [sin | cos], odd d padded with a zero column",

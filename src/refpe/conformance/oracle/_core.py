@@ -65,8 +65,8 @@ class Exact:
                 out.append(hi.copy())
                 continue
             t = _host_dtype(dtype)
-            r = hi.astype(t).astype(np.float64)
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore", over="ignore"):  # beyond the range: infinity
+                r = hi.astype(t).astype(np.float64)
                 up = np.nextafter(hi.astype(t), np.asarray(np.inf, dtype=t)).astype(np.float64)
                 down = np.nextafter(hi.astype(t), np.asarray(-np.inf, dtype=t)).astype(np.float64)
                 tie_up = (r < hi) & (hi - r == up - hi) & (lo > 0)
