@@ -153,3 +153,69 @@ def _words(column: Any, codec: str, errors: str, max_word: int) -> list[str] | N
             return None
         words.append(text)
     return words
+
+
+#: Bytes no word may hold (as :data:`refpe._vectors_io._NOT_IN_WORDS`): controls and space.
+_NOT_IN_WORDS = bytes(range(33)) + b"\x7f"
+#: The bytes a fast binary record's word is looked for in (longer words: the pure path).
+_SHORT_WORD = 256
+
+
+def binary_run(
+    buf: bytes, pos: int, rec: int, n: int, codec: str, errors: str
+) -> tuple[list[str], list[int], np.ndarray, int]:
+    """The plain word2vec binary records at ``buf[pos:]``, at most ``n``:
+    ``(words, word offsets, vector offsets, position after the last)``.
+
+    A record is plain when its word (after the previous record's CR/LF bytes) is 1 to
+    :data:`_SHORT_WORD` bytes without a space or control byte, decodes, and its ``rec``
+    vector bytes are in ``buf``. The run stops before the first record that is not (the
+    caller reads that one record the pure way, which reads it or raises its error).
+    """
+    last = len(buf) - rec - 1  # the last space a record whose vector is in buf can have
+    find, first = buf.find, pos
+    raws: list[bytes] = []
+    spaces: list[int] = []
+    for _ in range(n):
+        sp = find(b" ", pos, pos + _SHORT_WORD + 2)
+        if sp < 0 or sp > last:
+            break
+        word = buf[pos:sp].lstrip(b"\r\n")
+        if not word:
+            break
+        raws.append(word)
+        spaces.append(sp)
+        pos = sp + 1 + rec
+    words = _decoded(raws, codec, errors)
+    if len(words) < len(raws):
+        del spaces[len(words) :]
+        pos = spaces[-1] + 1 + rec if spaces else first
+    sps = np.array(spaces, dtype=np.int64)
+    starts = (sps - np.array([len(w) for w in raws[: len(words)]], dtype=np.int64)).tolist()
+    return words, starts, sps + 1, pos
+
+
+def _decoded(raws: list[bytes], codec: str, errors: str) -> list[str]:
+    """The words of ``raws`` up to the first that holds a space or control byte or does not
+    decode to a non-empty text."""
+    if not raws:
+        return []
+    joined = b" ".join(raws)
+    clean = len(joined.translate(None, _NOT_IN_WORDS)) == len(joined) - max(0, len(raws) - 1)
+    if clean and codec == "utf-8" and errors == "strict":
+        try:  # a space is never part of a UTF-8 sequence: the same words as one by one
+            return joined.decode("utf-8").split(" ")
+        except UnicodeDecodeError:
+            pass
+    words = []
+    for raw in raws:
+        if len(raw.translate(None, _NOT_IN_WORDS)) != len(raw):
+            break
+        try:
+            text = raw.decode(codec, errors)
+        except UnicodeDecodeError:
+            break
+        if not text:
+            break
+        words.append(text)
+    return words

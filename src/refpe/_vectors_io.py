@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ._vectors_fast import parse_rows
+from ._vectors_fast import binary_run, parse_rows
 
 FORMATS = ("word2vec-text", "word2vec-binary", "glove", "fasttext-vec")
 HEADER_FORMATS = ("word2vec-text", "word2vec-binary", "fasttext-vec")
@@ -388,7 +388,17 @@ def binary_blocks(
         out = np.empty((n, dim), dtype="<f4")
         raw = memoryview(out).cast("B")
         words, starts = [], []
-        for i in range(n):
+        i = 0
+        while i < n:
+            got, at, offsets, after = binary_run(buf, pos, rec, n - i, codec, errors)
+            if got:  # a run of plain records: words checked at once, vectors copied at once
+                rows = np.frombuffer(buf, dtype=np.uint8)
+                window = np.lib.stride_tricks.sliding_window_view(rows, rec)
+                out.view(np.uint8).reshape(n, rec)[i : i + len(got)] = window[offsets]
+                words += got
+                starts += [base + a for a in at]
+                i, pos = i + len(got), after
+                continue
             while True:
                 start = pos
                 while start < len(buf) and buf[start] in (10, 13):
@@ -436,6 +446,7 @@ def binary_blocks(
             starts.append(base + start)
             raw[i * rec : (i + 1) * rec] = view[sp + 1 : sp + 1 + rec]
             pos = sp + 1 + rec
+            i += 1
         vectors = _to_dtype(out, dtype, starts, "byte offset", path, allow_nonfinite)
         k += n
         yield words, vectors, starts
