@@ -154,3 +154,48 @@ def test_bad_utf8_word_names_its_line(tmp_path):
     assert got == want and "line 4" in got
     got, want = _both(path, "word2vec-text", errors="replace")
     assert got[0] == want[0] == ["a", "b", "\ufffd\ufffd"]
+
+
+def _binary(words: list[bytes], vectors: np.ndarray, ends: list[bytes]) -> bytes:
+    head = f"{len(words)} {vectors.shape[1]}\n".encode()
+    recs = [
+        w + b" " + v.astype("<f4").tobytes() + e
+        for w, v, e in zip(words, vectors, ends, strict=True)
+    ]
+    return head + b"".join(recs)
+
+
+@pytest.mark.parametrize("errors", ["strict", "replace"])
+def test_binary_runs_match_the_record_by_record_reader(tmp_path, monkeypatch, errors):
+    """Runs of plain records, broken by long words, CRLF and CR ends, bad UTF-8 (replaced) and
+    small read chunks, give what the record-by-record reader gives."""
+    monkeypatch.setattr(vio, "CHUNK", 700)
+    g = np.random.default_rng(3)
+    n, d = 400, 7
+    words = [f"w{i}".encode() for i in range(n)]
+    words[50] = b"L" * 300  # longer than a run's word window
+    words[51] = "wörd".encode()
+    if errors == "replace":
+        words[120] = b"\xff\xfebad"
+    vectors = g.standard_normal((n, d)).astype(np.float32)
+    ends = [[b"\n", b"", b"\r\n", b"\r"][i % 4] for i in range(n)]
+    path = tmp_path / "v.bin"
+    path.write_bytes(_binary(words, vectors, ends))
+    taken = []
+    real = vio.binary_run
+    monkeypatch.setattr(vio, "binary_run", lambda *a: taken.append(real(*a)) or taken[-1])
+    got, want = _both(path, "word2vec-binary", errors=errors)
+    assert sum(len(t[0]) for t in taken) > n // 2, "the runs read too few records"
+    assert got[0] == want[0] and np.array_equal(got[1], want[1])
+    assert np.array_equal(got[1], vectors)
+    assert got[0][50] == "L" * 300 and got[0][51] == "wörd"
+
+
+@pytest.mark.parametrize("bad", [b"", b"a\x01b", b"x\x7f"])
+def test_binary_bad_word_same_error(tmp_path, bad):
+    words = [b"a", b"b", bad, b"c"]
+    vectors = np.ones((4, 3), np.float32)
+    path = tmp_path / "v.bin"
+    path.write_bytes(_binary(words, vectors, [b"\n"] * 4))
+    got, want = _both(path, "word2vec-binary")
+    assert isinstance(want, str) and got == want

@@ -172,6 +172,8 @@ def binary_run(
     vector bytes are in ``buf``. The run stops before the first record that is not (the
     caller reads that one record the pure way, which reads it or raises its error).
     """
+    if not ENABLED:
+        return [], [], np.empty(0, dtype=np.int64), pos
     last = len(buf) - rec - 1  # the last space a record whose vector is in buf can have
     find, first = buf.find, pos
     raws: list[bytes] = []
