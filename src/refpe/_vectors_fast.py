@@ -163,7 +163,7 @@ _SHORT_WORD = 256
 
 def binary_run(
     buf: bytes, pos: int, rec: int, n: int, codec: str, errors: str
-) -> tuple[list[str], list[int], np.ndarray, int]:
+) -> tuple[list[str], np.ndarray, np.ndarray, int]:
     """The plain word2vec binary records at ``buf[pos:]``, at most ``n``:
     ``(words, word offsets, vector offsets, position after the last)``.
 
@@ -173,7 +173,7 @@ def binary_run(
     caller reads that one record the pure way, which reads it or raises its error).
     """
     if not ENABLED:
-        return [], [], np.empty(0, dtype=np.int64), pos
+        return [], np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), pos
     last = len(buf) - rec - 1  # the last space a record whose vector is in buf can have
     find, first = buf.find, pos
     raws: list[bytes] = []
@@ -193,7 +193,7 @@ def binary_run(
         del spaces[len(words) :]
         pos = spaces[-1] + 1 + rec if spaces else first
     sps = np.array(spaces, dtype=np.int64)
-    starts = (sps - np.array([len(w) for w in raws[: len(words)]], dtype=np.int64)).tolist()
+    starts = sps - np.fromiter(map(len, raws), dtype=np.int64, count=len(sps))
     return words, starts, sps + 1, pos
 
 

@@ -396,7 +396,7 @@ def binary_blocks(
                 window = np.lib.stride_tricks.sliding_window_view(rows, rec)
                 out.view(np.uint8).reshape(n, rec)[i : i + len(got)] = window[offsets]
                 words += got
-                starts += [base + a for a in at]
+                starts += (at + base).tolist()
                 i, pos = i + len(got), after
                 continue
             while True:
