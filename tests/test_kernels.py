@@ -250,6 +250,6 @@ def test_kernel_modules_import_only_numpy_and_the_formulas():
                 ok = name in formulas or name.split(".")[0] in (
                     "__future__", "collections", "concurrent", "contextvars", "functools",
                     "importlib", "inspect", "itertools", "json", "math", "operator", "os", "sys",
-                    "threading", "typing", "warnings", "torch", "jax",
+                    "threading", "typing", "warnings", "torch", "jax", "numba",
                 ) or name.startswith(allowed)  # fmt: skip
                 assert ok and name != "refpe", f"{path.name} imports {name}"
