@@ -52,7 +52,8 @@ def _options(dim: int) -> tuple[Any, Any, Any]:
     names = [f"c{i}" for i in range(dim + 1)]
     types = {name: pa.float64() for name in names[1:]}
     types[names[0]] = pa.binary()
-    read = csv.ReadOptions(column_names=names, block_size=1 << 22, use_threads=True)
+    # blocks of 1 MiB: a chunk of about 2 MiB is parsed by two threads at once
+    read = csv.ReadOptions(column_names=names, block_size=1 << 20, use_threads=True)
     parse = csv.ParseOptions(
         delimiter=" ",
         quote_char=False,
