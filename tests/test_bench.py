@@ -53,12 +53,14 @@ def test_run_quick_numpy_schema_and_errors():
     assert doc["targets"] == [] and doc["sweeps"] == []
     cases = [(r["spec"], r["case"]) for r in doc["results"]]
     assert cases == [("pe-sinusoidal", "table"), ("pe-sinusoidal", "lookup"),
-                     ("pe-sinusoidal", "table at 10^6"), ("token-lookup", "lookup"),
-                     ("input-add", "add")]  # fmt: skip
+                     ("pe-sinusoidal", "table at 10^6"), ("pe-sinusoidal", "table float64"),
+                     ("token-lookup", "lookup"), ("input-add", "add")]  # fmt: skip
     for r in doc["results"]:
         _check_record(r)
         assert len(r["candidates"]["kernel"]["runs_s"]) == 2
-    table, _, far, lookup, add = doc["results"]
+    table, _, far, f64, lookup, add = doc["results"]
+    # the float64 kernel is the reference bit for bit; the plain formula is not exact
+    assert f64["candidates"]["kernel"]["error"] == 0.0 and f64["candidates"]["peer"]["error"] > 0
     # the kernel meets its spec's error model; the float32 pow form does not
     for t in (table, far):
         assert t["candidates"]["kernel"]["error"] <= 0.25 + 1e-6
@@ -151,13 +153,13 @@ def test_targets_compare_measured_with_target():
         return {"spec": spec, "case": case, "backend": backend, "candidates": {"kernel": cand}}
 
     results = [
-        rec("rope", "apply q, k", "numpy", vs_copy=0.5),
+        rec("rope", "apply q, k", "numpy", vs_copy=0.75),
         rec("rope", "apply q, k", "torch", vs_peer=1.5),
         rec("pe-sinusoidal", "table", "numpy", vs_peer=1.2, error=0.25),
     ]
     got = {t["name"]: t for t in bench.targets(results)}
     assert len(got) == 4
-    assert got["rope numpy float32: kernel >= 40% of copy bandwidth"]["met"]
+    assert got["rope numpy float32: kernel >= 70% of copy bandwidth"]["met"]
     assert not got["rope torch CPU: kernel >= 2x Hugging Face eager apply_rotary_pos_emb"]["met"]
     assert got["sinusoid table float32: kernel error <= 1 eps32"]["met"]
     assert got["sinusoid table float32: kernel >= 1x the float32 pow form"]["measured"] == 1.2

@@ -255,6 +255,6 @@ def test_kernel_modules_import_only_numpy_and_the_formulas():
                 ok = name in formulas or name.split(".")[0] in (
                     "__future__", "collections", "concurrent", "contextvars", "functools",
                     "importlib", "inspect", "itertools", "json", "math", "operator", "os", "sys",
-                    "threading", "typing", "warnings", "torch", "jax", "cupy", "dask",
+                    "threading", "typing", "warnings", "torch", "jax", "cupy", "dask", "numba",
                 ) or name.startswith(allowed)  # fmt: skip
                 assert ok and name != "refpe", f"{path.name} imports {name}"

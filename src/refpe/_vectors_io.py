@@ -29,6 +29,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ._vectors_fast import binary_run, parse_rows
+
 FORMATS = ("word2vec-text", "word2vec-binary", "glove", "fasttext-vec")
 HEADER_FORMATS = ("word2vec-text", "word2vec-binary", "fasttext-vec")
 
@@ -209,11 +211,12 @@ def _lines(
     chunk: int,
     on_read: Callable[[int], None],
     too_long: Callable[[], None],
-) -> Iterator[list[bytes]]:
-    """Lines of the rest of ``f`` (after ``first``), a chunk's worth at a time.
+) -> Iterator[bytes]:
+    """The rest of ``f`` (after ``first``) as chunks of whole lines joined by LF.
 
-    LF, CRLF and a lone CR each end a line; a CR at the end of a chunk waits for the next
-    chunk (it may be the first half of a CRLF).
+    LF, CRLF and a lone CR each end a line (all become LF); a CR at the end of a chunk waits
+    for the next chunk (it may be the first half of a CRLF). The last chunk is the rest of
+    the file, whatever it ends with.
     """
     tail = first
     while True:
@@ -221,13 +224,16 @@ def _lines(
         on_read(len(data))
         buf = tail + data
         held = b"\r" if data and buf.endswith(b"\r") else b""
-        buf = (buf[:-1] if held else buf).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = buf[:-1] if held else buf
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if not data:
-            yield buf.split(b"\n") if buf else []
+            yield buf
             return
         nl = buf.rfind(b"\n")
-        lines, tail = (buf[:nl].split(b"\n"), buf[nl + 1 :] + held) if nl >= 0 else ([], buf + held)
-        yield lines
+        body, tail = (buf[:nl], buf[nl + 1 :] + held) if nl >= 0 else (None, buf + held)
+        if body is not None:
+            yield body
         if len(tail) > MAX_LINE:
             too_long()
 
@@ -271,9 +277,20 @@ def text_blocks(
             path, f"line {line}", f"line longer than {MAX_LINE} bytes", "length"
         )
 
-    for lines in _lines(f, first, chunk, on_read, too_long):
+    for body in _lines(f, first, chunk, on_read, too_long):
+        k = body.count(b"\n") + 1
+        fast = None
+        if blank is None and (want is None or rows + k <= want):
+            fast = parse_rows(body, k, dim, dtype, _decoding(encoding), errors, MAX_WORD)
+        if fast is not None:  # the same rows the loop below would read, or None
+            dim = fast[1].shape[1]
+            yield fast[0], fast[1], list(range(line, line + k))
+            rows, line = rows + k, line + k
+            if cut and rows == want:
+                return
+            continue
         words, rests, starts = [], [], []
-        for raw in lines:
+        for raw in body.split(b"\n") if body else []:
             if cut and rows == want:
                 break
             s = raw.rstrip(b" ")
@@ -371,7 +388,17 @@ def binary_blocks(
         out = np.empty((n, dim), dtype="<f4")
         raw = memoryview(out).cast("B")
         words, starts = [], []
-        for i in range(n):
+        i = 0
+        while i < n:
+            got, at, offsets, after = binary_run(buf, pos, rec, n - i, codec, errors)
+            if got:  # a run of plain records: words checked at once, vectors copied at once
+                rows = np.frombuffer(buf, dtype=np.uint8)
+                window = np.lib.stride_tricks.sliding_window_view(rows, rec)
+                out.view(np.uint8).reshape(n, rec)[i : i + len(got)] = window[offsets]
+                words += got
+                starts += (at + base).tolist()
+                i, pos = i + len(got), after
+                continue
             while True:
                 start = pos
                 while start < len(buf) and buf[start] in (10, 13):
@@ -419,6 +446,7 @@ def binary_blocks(
             starts.append(base + start)
             raw[i * rec : (i + 1) * rec] = view[sp + 1 : sp + 1 + rec]
             pos = sp + 1 + rec
+            i += 1
         vectors = _to_dtype(out, dtype, starts, "byte offset", path, allow_nonfinite)
         k += n
         yield words, vectors, starts

@@ -253,6 +253,8 @@ def read(
 def _deduplicate(
     path: PathLike, words: list[str], table: np.ndarray, starts: list[int], unit: str, how: str
 ) -> tuple[list[str], np.ndarray]:
+    if len(set(words)) == len(words):
+        return words, table  # no duplicate (the usual file): no row-by-row pass
     seen: dict[str, int] = {}
     keep: list[int] = []
     for r, w in enumerate(words):

@@ -1,5 +1,6 @@
-"""Benchmarks of the sinusoidal table (``pe-sinusoidal``): the table, a cached lookup, and the
-table at positions past ``10^6`` where float32 ``sin`` leaves its fast path."""
+"""Benchmarks of the sinusoidal table (``pe-sinusoidal``): the table, a cached lookup, the
+table at positions past ``10^6`` where float32 ``sin`` leaves its fast path, and the exact
+float64 table against the plain float64 formula."""
 
 from __future__ import annotations
 
@@ -154,7 +155,8 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
         ],
         note="rows of a cached table at an array of positions",
     )
-    return [table_work, lookup, *([far_table_work(T, d)] if backend == "numpy" else [])]
+    numpy_only = [far_table_work(T, d), float64_table_work(T, d)] if backend == "numpy" else []
+    return [table_work, lookup, *numpy_only]
 
 
 #: The first position of the far table: past it float32 ``sin`` takes its slow path.
@@ -203,4 +205,53 @@ def far_table_work(T: int, d: int) -> Work:
         ],
         _sinusoid_errors(T, d, FAR, skip=("copy", "sin")),
         note="positions 10^6 .. 10^6+T-1: float32 sin past its fast range",
+    )
+
+
+def float64_table_work(T: int, d: int) -> Work:
+    """The float64 table: the kernel (the exact phase reduction, bit for bit the reference's)
+    against the plain float64 formula ``sin(p * omega)``, ``cos(p * omega)`` over as many
+    elements (the issue's yardstick for the cost of exactness)."""
+    key = (T, d, 10000.0, "interleaved", "transformer", 0, "float64")
+    omega = np.exp(np.arange(0, d, 2, dtype=np.float64) * (-math.log(1e4) / d))
+    pos = np.arange(T, dtype=np.float64)[:, None]
+
+    def plain() -> np.ndarray:
+        pe = np.empty((T, d), np.float64)
+        phase = pos * omega
+        pe[:, 0::2], pe[:, 1::2] = np.sin(phase), np.cos(phase)
+        return pe
+
+    def errors(out: dict[str, Any]) -> dict[str, float]:
+        exact = refpe.pe_sinusoidal(T, d, dtype="float64", kernel="reference")
+        return {k: float(np.max(np.abs(np.asarray(v) - exact)) / np.finfo(np.float64).eps)
+                for k, v in out.items() if k != "copy"}  # fmt: skip
+
+    table = plain()
+    return Work(
+        "pe-sinusoidal",
+        "table float64",
+        "numpy",
+        "float64",
+        {"T": T, "d": d},
+        T * d * 8,
+        [
+            Candidate(
+                "reference",
+                "reference",
+                "refpe.pe_sinusoidal(dtype=float64)",
+                lambda: refpe.pe_sinusoidal(T, d, dtype="float64", kernel="reference"),
+            ),
+            Candidate(
+                "kernel",
+                "kernel",
+                "kernels.sinusoid_table float64 (uncached)",
+                lambda: KP.sinusoid_table.__wrapped__(*key),
+            ),
+            Candidate("peer", "peer", "plain float64 formula: sin(p*omega), cos(p*omega)", plain),
+            copy_candidate("numpy", table),
+        ],
+        errors,
+        note="the exact float64 table (error 0: bit for bit the reference) against the plain "
+        "float64 formula; error in float64 eps (absolute)",
     )

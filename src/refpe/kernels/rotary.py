@@ -4,7 +4,8 @@ r"""The ``rope`` kernels for NumPy and JAX (PyTorch: :mod:`refpe.kernels.rotary_
 library           kernel
 ================  ==========================================================================
 NumPy             three passes per cache-sized block (``x C``, the swapped halves times
-                  ``[-sin, sin]``, the sum), leading rows split between threads;
+                  ``[-sin, sin]``, the sum), leading rows split between threads; one
+                  pass where Numba is importable (:mod:`refpe.kernels.rotary_fused`);
                   interleaved layout as one complex multiply; ``out=`` buffers, ``out=x``
                   in place
 JAX               the formula under ``jax.jit`` with the cached tables on ``x``'s device
@@ -28,7 +29,7 @@ from refpe._precision import exact_sin_cos_table
 from refpe.rotary import _inv_freq
 from refpe.rotary import rope as rope_reference
 
-from . import _common
+from . import _common, rotary_fused
 from ._common import in_threads
 
 __all__ = ["BLOCK_ELEMENTS", "rope", "rope_jax"]
@@ -194,6 +195,9 @@ def rope_into(x: np.ndarray, out: np.ndarray, tables, positions, layout, r, opti
     between threads."""
     T, D = x.shape[-2:]
     xs, os_ = x.reshape(-1, T, D), out.reshape(-1, T, D)
+    if layout == "half" and rotary_fused.available():  # one pass, the same values
+        rotary_fused.rope_half_fused(xs, os_, tables[0][:T], tables[1][:T], r)
+        return
 
     def part(i: range) -> None:
         _rope_blocks(xs[i.start : i.stop], os_[i.start : i.stop], tables, positions, layout, r,
