@@ -30,15 +30,21 @@ def _user_subjects(targets: list[str], spec_id: str, backend: str, supports: Any
         return tuple(user_subject(load(u), spec_id, backend) for u in targets)
     except SubjectError as exc:
         cause = exc.__cause__
-        if cause is not None and not isinstance(cause, ModuleNotFoundError):
+        module = targets[0].partition(":")[0] if len(targets) == 1 else "the module"
+        for u in targets:
+            if f"'{u.partition(':')[0]}'" in str(exc):
+                module = u.partition(":")[0]
+        missing = isinstance(cause, ModuleNotFoundError) and cause.name == module
+        if cause is not None and not missing:
             traceback.print_exception(type(cause), cause, cause.__traceback__, file=sys.stderr)
-        module = str(exc).split("'")[1] if "'" in str(exc) else ""
-        hint = (
-            f" (hint: refpe looks for {module!r} in the current directory {here} and on "
-            "PYTHONPATH; run it from the folder that holds the module, or set PYTHONPATH)"
-            if cause is not None
-            else ""
-        )
+            hint = f" (hint: {module!r} was found but failed to import: see the traceback above)"
+        elif missing:
+            hint = (
+                f" (hint: refpe looks for {module!r} in the current directory {here} and on "
+                "PYTHONPATH; run it from the folder that holds the module, or set PYTHONPATH)"
+            )
+        else:
+            hint = ""
         raise UsageError(f"{exc}{hint}") from None
 
 
