@@ -17,7 +17,7 @@ from .common import UsageError, console, split_csv
 DEFAULT_BACKENDS = ("numpy", "array_api_strict")
 
 
-def _user_subjects(targets: list[str], spec_id: str, backend: str, supports: Any) -> tuple:
+def _user_subjects(targets: list[str], spec_id: str, backend: str) -> tuple:
     """The user's ``module:function`` subjects, with the current directory on ``sys.path``
     first (as ``python -m`` does) so that ``mymod:fn`` finds ``./mymod.py``."""
     from refpe.conformance import load, user_subject
@@ -34,7 +34,10 @@ def _user_subjects(targets: list[str], spec_id: str, backend: str, supports: Any
         for u in targets:
             if f"'{u.partition(':')[0]}'" in str(exc):
                 module = u.partition(":")[0]
-        missing = isinstance(cause, ModuleNotFoundError) and cause.name == module
+        # The module itself (or its package) not found, rather than something it imports.
+        missing = isinstance(cause, ModuleNotFoundError) and (
+            cause.name == module or module.startswith(f"{cause.name}.")
+        )
         if cause is not None and not missing:
             traceback.print_exception(type(cause), cause, cause.__traceback__, file=sys.stderr)
             hint = f" (hint: {module!r} was found but failed to import: see the traceback above)"
@@ -79,9 +82,7 @@ def _plan(args: argparse.Namespace) -> Any:
     if user:
         if len(spec_ids) != 1:
             raise UsageError("--subject module:function needs exactly one --spec")
-        extra = _user_subjects(
-            user, spec_ids[0], backend_names[0] if backend_names else "numpy", None
-        )
+        extra = _user_subjects(user, spec_ids[0], backend_names[0] if backend_names else "numpy")
         subjects = tuple(s for s in subjects if s not in user) or ("__none__",)
         backend_names = ()
     elif not explicit and (not subjects or set(subjects) <= {"refpe"}):
