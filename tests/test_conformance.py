@@ -158,10 +158,19 @@ def jax_lookup(ids, table, *, scale=None, padding_idx=None):
 def test_an_independent_torch_sinusoid_passes():
     pytest.importorskip("torch")
     report = check(torch_sinusoid, "pe-sinusoidal", backend="torch")
-    # cases with keywords it does not take (schedule="t2t") are skipped, never passed
+    # cases with keywords it does not take (schedule="t2t"), or relying on a default of one
+    # (schedule="transformer"), are skipped, never passed
     skipped = [r for r in report.results if r.verdict == "skipped"]
-    assert all("takes no" in r.reason for r in skipped)
-    assert report.ok, str(report)
+    assert skipped
+    assert all("takes no" in r.reason or "relies on the default" in r.reason for r in skipped)
+    assert report.ok or report.mostly_skipped, str(report)
+    declared = check(
+        torch_sinusoid, "pe-sinusoidal", backend="torch", supports={"schedule": "transformer"}
+    )
+    assert declared.ok, str(declared)
+    assert sum(r.verdict == "pass" for r in declared.results) > sum(
+        r.verdict == "pass" for r in report.results
+    )
 
 
 def test_an_independent_jax_lookup_passes():
@@ -194,7 +203,7 @@ def test_a_subject_returning_a_non_array_is_an_error_verdict():
 
 def test_a_subject_returning_the_wrong_shape_fails_with_the_shapes():
     report = check(lambda ids, table, **kw: np.zeros((1, 1)), "token-lookup")
-    assert any("shape (1, 1), expected" in r.where for r in report.problems())
+    assert any("has shape (1, 1), the case asks for" in r.reason for r in report.problems())
 
 
 # --- the libraries' own built-ins ---------------------------------------------------------------

@@ -6,11 +6,14 @@ asserts conformance inside a library's own test suite.
 """
 
 from .check import CheckReport, check, load, user_subject
-from .runner import Plan, Result, run
+from .outputs import NotApplicable
+from .runner import Aborted, Plan, Result, run
 from .subjects import Subject, register_subject, subjects
 
 __all__ = [
+    "Aborted",
     "CheckReport",
+    "NotApplicable",
     "Plan",
     "Result",
     "Subject",

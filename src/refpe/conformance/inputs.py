@@ -6,6 +6,7 @@ under other conventions), so that both see the very same inputs.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,11 +18,14 @@ from .compare import host_dtype, round_to
 
 
 def host_inputs(case: Case, dtype: str) -> dict[str, Any]:
-    """The case's arguments with every float array rounded to ``dtype`` (held as float64)."""
+    """The case's arguments with every float array rounded to ``dtype`` (held as float64);
+    every other value a deep copy, so that whoever is handed them cannot change the case."""
     out = {}
     for k, v in case.kwargs.items():
         if isinstance(v, np.ndarray) and v.dtype.kind == "f":
             v = round_to(v, dtype)
+        else:
+            v = copy.deepcopy(v)
         out[k] = v
     return out
 

@@ -7,7 +7,9 @@ fixture::
         refpe_conformance(my_sinusoid, spec="pe-sinusoidal", backend="torch")
 
 Keywords go to :func:`refpe.conformance.check`: ``accept=("loose",)`` lets results beyond the
-exact bound but within the usual one pass the test.
+exact bound but within the usual one pass the test, ``accept=("skipped",)`` a check where most
+cases were skipped; ``supports={...}`` declares the conventions the function implements and
+``strict_errors=True`` requires the spec's exception type on bad input.
 """
 
 from __future__ import annotations

@@ -44,8 +44,9 @@ from .runner import Result
 
 SCHEMA = "refpe-conformance/2"
 VERDICTS = ("pass", "loose", "fail", "differs", "skipped", "error")
-#: Verdicts a user may accept (``--accept``): they then do not fail the run.
-ACCEPTABLE = ("loose",)
+#: Verdicts a user may accept (``--accept``): they then do not fail the run. ``skipped``
+#: fails a run only where more than half of a subject's cases were skipped.
+ACCEPTABLE = ("loose", "skipped")
 _LIBRARIES = (
     "refpe",
     "numpy",
@@ -66,19 +67,47 @@ def summary(results: Iterable[Result]) -> dict[str, int]:
 
 
 def failing(accept: Iterable[str] = ()) -> set[str]:
-    """The verdicts that fail a run: ``fail``, ``error``, and ``loose`` unless accepted."""
+    """The verdicts that fail a run by themselves: ``fail``, ``error``, and ``loose`` unless
+    accepted (``skipped`` may be accepted too: see :func:`too_many_skipped`)."""
     accept = set(accept)
     unknown = accept - set(ACCEPTABLE)
     if unknown:
         raise ValueError(
             f"accept must name verdicts among {', '.join(ACCEPTABLE)}, got {sorted(unknown)!r}"
         )
-    return {"fail", "error", *(v for v in ACCEPTABLE if v not in accept)}
+    return {"fail", "error", *(v for v in ("loose",) if v not in accept)}
 
 
-def failed(results: Iterable[Result], accept: Iterable[str] = ()) -> bool:
-    """Whether the run fails: any ``fail`` or ``error`` verdict, or ``loose`` not accepted."""
+def too_many_skipped(
+    results: Iterable[Result], subjects: Iterable[str] | None = None
+) -> dict[str, str]:
+    """Subjects (all, or those named) more than half of whose cases were skipped, each with
+    a sentence saying so. A subject skipped as a whole (not installed) is not counted here."""
+    names = None if subjects is None else set(subjects)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        if (names is None or r.subject in names) and r.case != "*":
+            counts[r.subject][r.verdict] += 1
+    out = {}
+    for subject, c in counts.items():
+        total = sum(c.values())
+        if c["skipped"] * 2 > total:
+            out[subject] = (
+                f"{subject}: {c['skipped']} of {total} cases skipped, so it is not counted as "
+                "passing (accept skips with --accept skipped / accept=('skipped',))"
+            )
+    return out
+
+
+def failed(
+    results: Iterable[Result], accept: Iterable[str] = (), subjects: Iterable[str] = ()
+) -> bool:
+    """Whether the run fails: any ``fail`` or ``error`` verdict, ``loose`` not accepted, or
+    (``skipped`` not accepted) more than half of the cases of one of ``subjects`` skipped."""
+    results = list(results)
     bad = failing(accept)
+    if "skipped" not in set(accept) and too_many_skipped(results, subjects):
+        return True
     return any(r.verdict in bad for r in results)
 
 

@@ -12,6 +12,7 @@ is never counted as passed.
 
 from __future__ import annotations
 
+import copy
 import time
 import traceback
 import warnings
@@ -29,6 +30,7 @@ from . import diagnose, distributions, oracle
 from .compare import as_arrays, ks_test
 from .inputs import cast_inputs, host_inputs
 from .judge import judge
+from .outputs import NotApplicable, WrongOutput, wrong_output
 from .subjects import Subject, subjects
 from .warned import subject_warnings
 
@@ -85,6 +87,19 @@ class Plan:
     compiled: bool = False
     torch_compile: bool = False
     extra: tuple[Subject, ...] = field(default_factory=tuple)
+    #: Whether a subject's refusal of bad input must be the spec's exception type (refpe's
+    #: own functions are always held to it).
+    strict_errors: bool = False
+
+
+class Aborted(Exception):
+    """A subject ended the process (``SystemExit``) or was interrupted (``KeyboardInterrupt``):
+    the run stops at ``result`` (an ``error`` verdict naming the case); ``results`` holds the
+    verdicts reached so far, that one last."""
+
+    def __init__(self, result: Result, results: list[Result]) -> None:
+        super().__init__(f"{result.reason} ({result.spec} / {result.case} / {result.subject})")
+        self.result, self.results = result, results
 
 
 def exact(spec: Spec, case: Case, dtype: str) -> tuple[oracle.Exact, dict[str, Any]]:
@@ -102,28 +117,27 @@ def reference_call(spec: Spec, backend: B.Backend, device: str, compiled: bool) 
 
 
 def _verdict_value(
-    spec: Spec, case: Case, dtype: str, call: Callable, base: Result, statistical: bool
+    spec: Spec,
+    case: Case,
+    dtype: str,
+    call: Callable,
+    base: Result,
+    statistical: bool,
+    strict: bool = True,
 ) -> Result:
     t0 = time.perf_counter()
     if case.raises is not None:
-        try:
-            got = call(host_inputs(case, dtype), dtype)
-        except case.raises as exc:
-            base.verdict, base.reason = "pass", f"refused: {type(exc).__name__}: {exc}"
-        except Exception as exc:
-            base.verdict = "fail"
-            base.reason = (
-                f"raised {type(exc).__name__} where the spec raises {case.raises.__name__}"
-            )
-        else:
-            base.verdict = "fail"
-            base.reason = f"returned a value where the spec raises {case.raises.__name__}"
-            base.diagnosis = diagnose.explain(spec, case, dtype, as_arrays(got), refused=True)
+        _refusal(spec, case, dtype, call, base, strict)
         base.seconds = time.perf_counter() - t0
         return base
     if statistical:
+        raw = call(host_inputs(case, dtype), dtype)
+        wrong = wrong_output(raw, [np.empty(tuple(case.kwargs["shape"]))], dtype)
+        if wrong:
+            base.verdict, base.reason = "fail", wrong
+            return base
         cdf = distributions.CDFS[spec.id](case.kwargs)
-        sample = as_arrays(call(host_inputs(case, dtype), dtype))[0]
+        sample = as_arrays(raw)[0]
         test = ks_test(sample, cdf, case.kwargs.get("seed"))
         base.verdict = "pass" if test.ok else "fail"
         base.error, base.where = test.statistic, test.where
@@ -132,14 +146,45 @@ def _verdict_value(
         base.seconds = time.perf_counter() - t0
         return base
     want, inputs = exact(spec, case, dtype)
-    raw = call(inputs, dtype)
+    # The subject gets its own copy: what it does to its arguments (a dict it edits, an
+    # array it writes to) cannot reach the oracle's inputs, the bounds, or the next case.
+    raw = call(copy.deepcopy(inputs), dtype)
     base.seconds = time.perf_counter() - t0
-    wrong = wrong_dtype(raw, want.hi, dtype)
+    wrong = wrong_output(raw, want.hi, dtype)
     if wrong:
         base.verdict, base.reason = "fail", wrong
         return base
     got = as_arrays(raw)
     return _judged(spec, case, dtype, got, want, inputs, base)
+
+
+def _refusal(
+    spec: Spec, case: Case, dtype: str, call: Callable, base: Result, strict: bool
+) -> None:
+    """A bad-input case: any exception is a refusal (its type is reported); under ``strict``
+    only the spec's type is."""
+    assert case.raises is not None
+    want = case.raises.__name__
+    try:
+        got = call(host_inputs(case, dtype), dtype)
+    except (NotApplicable, WrongOutput):
+        raise
+    except Exception as exc:
+        if isinstance(exc, case.raises):
+            base.verdict, base.reason = "pass", f"refused: {type(exc).__name__}: {exc}"
+        elif strict:
+            base.verdict = "fail"
+            base.reason = f"raised {type(exc).__name__} where the spec raises {want}"
+        else:
+            base.verdict = "pass"
+            base.reason = (
+                f"refused: {type(exc).__name__}: {exc} (the spec raises {want}; "
+                "--strict-errors requires it)"
+            )
+    else:
+        base.verdict = "fail"
+        base.reason = f"returned a value where the spec raises {want}"
+        base.diagnosis = diagnose.explain(spec, case, dtype, as_arrays(got), refused=True)
 
 
 def _judged(
@@ -179,45 +224,52 @@ def _judged(
     return base
 
 
-def wrong_dtype(raw: Any, want: list[np.ndarray], dtype: str) -> str:
-    """Why a result's float arrays are not in ``dtype`` (``""`` when they are).
-
-    Only arrays whose exact counterpart is floating are checked (ids stay integers); a
-    bfloat16 result may come back widened to float32, since NumPy has no bfloat16.
-    """
-    items = raw if isinstance(raw, (tuple, list)) else (raw,)
-    allowed = {dtype, "float32"} if dtype == "bfloat16" else {dtype}
-    for i, (item, exact_item) in enumerate(zip(items, want, strict=False)):
-        got = getattr(item, "dtype", None)
-        if got is None or np.ndim(item) == 0 or np.asarray(exact_item).dtype.kind != "f":
-            continue
-        if np.dtype(got).kind == "f" and np.dtype(got).name not in allowed:
-            which = f"output {i}" if len(items) > 1 else "the output"
-            return f"{which} is {np.dtype(got).name}, the case asks for {dtype}"
-    return ""
-
-
 def run_one(
-    spec: Spec, case: Case, dtype: str, call: Callable, base: Result, statistical: bool = False
+    spec: Spec,
+    case: Case,
+    dtype: str,
+    call: Callable,
+    base: Result,
+    statistical: bool = False,
+    strict: bool = True,
 ) -> Result:
-    """Run and judge one subject on one case; exceptions become ``error`` verdicts.
+    """Run and judge one subject on one case; exceptions become ``error`` verdicts,
+    :class:`NotApplicable` a ``skipped`` one, :class:`WrongOutput` a ``fail``.
 
     The subject's warnings (not refpe's own) are recorded in the result's ``reason``.
+    ``SystemExit`` and ``KeyboardInterrupt`` are not swallowed: the result becomes an
+    ``error`` naming them and :class:`Aborted` is raised by :func:`run`.
     """
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = _verdict_value(spec, case, dtype, call, base, statistical)
+            result = _verdict_value(spec, case, dtype, call, base, statistical, strict)
         caught = subject_warnings(caught)
         if caught:
             note = "; ".join(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
             result.reason = f"{result.reason} (warned: {note})".strip()
         return result
+    except NotApplicable as exc:
+        base.verdict, base.reason = "skipped", f"not applicable: {exc}"
+        return base
+    except WrongOutput as exc:
+        base.verdict, base.reason = "fail", str(exc)
+        return base
     except Exception as exc:
         base.verdict = "error"
         base.reason = f"{type(exc).__name__}: {exc}"
         base.where = traceback.format_exc(limit=-2).strip().splitlines()[-3:][0].strip()
         return base
+    except (SystemExit, KeyboardInterrupt) as exc:
+        base.verdict = "error"
+        base.reason = f"{type(exc).__name__}({exc}) raised by the subject: the run stopped here"
+        base.where = traceback.format_exc(limit=-2).strip().splitlines()[-3:][0].strip()
+        raise _Stop(base) from exc
+
+
+class _Stop(BaseException):
+    def __init__(self, result: Result) -> None:
+        self.result = result
 
 
 def _selected(spec: Spec, plan: Plan) -> bool:
@@ -244,6 +296,8 @@ class Job:
     call: Callable | None = None
     differs: str | None = None
     statistical: bool = False
+    #: Whether a refusal must be the spec's exception type.
+    strict: bool = True
 
 
 def _final(spec: str, subject: str, backend: str, device: str, verdict: str, reason: str) -> Job:
@@ -321,7 +375,7 @@ def subject_jobs(plan: Plan, extra: Iterable[Subject] = ()) -> Iterator[Job]:
                     yield Job(result)
                     continue
                 differs = subj.differs(case) if subj.differs else None
-                yield Job(result, spec, case, call, differs, statistical)
+                yield Job(result, spec, case, call, differs, statistical, plan.strict_errors)
 
 
 def _named(subj: Subject, names: tuple[str, ...]) -> bool:
@@ -335,14 +389,24 @@ def _adapter_call(subj: Subject) -> Callable:
 def run(
     plan: Plan | None = None, progress: Callable[[Result, int], None] | None = None
 ) -> list[Result]:
-    """Run the plan; ``progress(result, total)`` is called after each verdict."""
+    """Run the plan; ``progress(result, total)`` is called after each verdict.
+
+    Raises :class:`Aborted` (with the verdicts so far) when a subject exits or is interrupted.
+    """
     plan = plan or Plan()
     jobs = [*reference_jobs(plan), *subject_jobs(plan, plan.extra)]
-    results = []
+    results: list[Result] = []
     for job in jobs:
         result = job.result
         if job.call is not None:
-            result = run_one(job.spec, job.case, result.dtype, job.call, result, job.statistical)
+            assert job.spec is not None and job.case is not None
+            try:
+                result = run_one(
+                    job.spec, job.case, result.dtype, job.call, result, job.statistical, job.strict
+                )
+            except _Stop as stop:
+                results.append(stop.result)
+                raise Aborted(stop.result, results) from stop.__cause__
             if result.kernel == "auto":
                 result.kernel = refpe.last_kernel() or "reference"
             if job.differs and result.verdict in ("loose", "fail", "error"):
