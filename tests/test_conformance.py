@@ -167,6 +167,19 @@ def test_an_independent_torch_sinusoid_passes():
     declared = check(
         torch_sinusoid, "pe-sinusoidal", backend="torch", supports={"schedule": "transformer"}
     )
+    # the plain float64 formula rounds the angle p * omega: exact at short positions, loose
+    # (within the usual bound, beyond the exact one) at long ones; float32 and narrower are
+    # rounded once from it and pass
+    loose = [r for r in declared.results if r.verdict == "loose"]
+    assert loose and all(r.dtype == "float64" for r in loose)
+    assert not declared.ok and declared.problems() == loose
+    declared = check(
+        torch_sinusoid,
+        "pe-sinusoidal",
+        backend="torch",
+        supports={"schedule": "transformer"},
+        accept=("loose",),
+    )
     assert declared.ok, str(declared)
     assert sum(r.verdict == "pass" for r in declared.results) > sum(
         r.verdict == "pass" for r in report.results

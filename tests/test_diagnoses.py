@@ -73,8 +73,13 @@ def test_rope_float32_angle_at_long_positions():
     report = check(rope_float32_angle, "rope", dtypes=["float64"])
     long = [r for r in report.problems() if r.case == "positions to 2^24"]
     assert long and "matches the angle computed in float32" in long[0].diagnosis, report
-    # In float32 itself the spec's bound grows with |p theta|: the same code conforms.
-    assert check(rope_float32_angle, "rope", dtypes=["float32"]).ok
+    # In float32 itself the code is what evaluating the formula in float32 usually gives:
+    # beyond the exact bound at long positions, within the usual one (loose), and named so
+    in32 = check(rope_float32_angle, "rope", dtypes=["float32"])
+    long32 = [r for r in in32.results if r.case == "positions to 2^24"]
+    assert long32 and long32[0].verdict == "loose"
+    assert "matches the angle computed in float32" in long32[0].diagnosis
+    assert check(rope_float32_angle, "rope", dtypes=["float32"], accept=("loose",)).ok
 
 
 def test_rope_bfloat16_angle():
