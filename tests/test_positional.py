@@ -85,8 +85,12 @@ def test_float32_only_device(d):
     assert normalised_error(y, exact(FAR, d)[0], "float32") <= 1
     with pytest.raises(ValueError, match=r"float64.*not available"):
         pe_sinusoidal(4, d, xp=xs, device=dev, dtype="float64")
-    with pytest.raises(IndexError, match=f"positions out of range.*value {2**24}"):
-        pe_sinusoidal(xs.asarray(np.array([3, 2**24]), device=dev), d)
+    # 2^24 itself is exact there (its high half 2^12 is a power of two); one past is refused
+    edge = (2**24, -(2**24))
+    y = to_numpy(pe_sinusoidal(xs.asarray(np.array(edge), device=dev), d))[:, list(_columns(d))]
+    assert normalised_error(y, exact(edge, d)[0], "float32") <= 1
+    with pytest.raises(IndexError, match=f"positions out of range.*value {2**24 + 1}"):
+        pe_sinusoidal(xs.asarray(np.array([3, 2**24 + 1]), device=dev), d)
 
 
 @pytest.mark.parametrize("schedule", ["transformer", "t2t"])

@@ -65,9 +65,7 @@ def _require_positions(p: Any, dt: Any, xp: Any, device: Any) -> None:
     (``IndexError``); a warning past the integers the output dtype represents."""
     if dtype_name(dt) == "float64" and not has_float64(xp, device):
         raise ValueError(f"dtype 'float64' is not available on device {device!r} of {xp.__name__}")
-    require_positions(
-        p, xp, " (plus offset)", top=2**31 - 1 if has_float64(xp, device) else 2**24 - 1
-    )
+    require_positions(p, xp, " (plus offset)")
     _warn_unrepresentable(p, dtype_name(dt), xp)
 
 
@@ -149,7 +147,7 @@ def pe_sinusoidal(
     absolute of the exact value in float64 for :math:`|p| < 2^{31}`, rounded once to
     ``dtype`` (within :math:`\epsilon` absolute in float32/16); a device without float64
     (JAX without x64, ``array_api_strict.Device("no_float64")``) reduces in float32 for
-    :math:`|p| < 2^{24}`, within :math:`\epsilon_{32}` absolute as well.
+    :math:`|p| \le 2^{24}`, within :math:`\epsilon_{32}` absolute as well.
     float16 (bfloat16) represents every integer only up to 2048 (256): positions past that
     give a warning, as code that keeps positions in that dtype cannot address them.
 
