@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from ._compat import (
     device_of,
     namespace,
     require_finite,
+    require_int,
     require_integer,
     require_range,
     require_real,
@@ -77,7 +77,7 @@ def token_lookup(
 
 def _padding_index(padding_idx: Any, V: int) -> int:
     try:
-        pad = operator.index(padding_idx)
+        pad = require_int("padding_idx", padding_idx)
     except TypeError:
         raise TypeError(f"padding_idx must be an integer, got {padding_idx!r}") from None
     if not -V <= pad < V:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from array_api_compat import device
@@ -11,9 +10,11 @@ from ._compat import (
     dtype_name,
     namespace,
     require_float,
+    require_int,
     require_integer,
     require_positive_int,
     require_range,
+    require_real,
     scatter_add,
     work_float,
 )
@@ -86,6 +87,8 @@ def sgd_step(W: Any, dW: Any, lr: float) -> Any:
     ``W`` itself is not written.
     """
     xp = namespace(W=W, dW=dW)
+    require_float(xp, W=W, dW=dW)
+    lr = require_real("lr", lr)
     if tuple(dW.shape) != tuple(W.shape):
         raise ValueError(f"dW must have the shape of W {tuple(W.shape)}, got {tuple(dW.shape)}")
     wide = work_float(xp, device(W))
@@ -95,7 +98,7 @@ def sgd_step(W: Any, dW: Any, lr: float) -> Any:
 def _padding_row(padding_idx: int | None, n: int) -> int | None:
     if padding_idx is None:
         return None
-    p = operator.index(padding_idx)
+    p = require_int("padding_idx", padding_idx)
     if not -n <= p < n:
         raise IndexError(f"padding_idx out of range: {p} is not in [{-n}, {n})")
     return p % n

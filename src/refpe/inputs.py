@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
@@ -12,6 +11,8 @@ from ._compat import (
     from_host,
     namespace,
     require_choice,
+    require_float,
+    require_int,
     require_integer,
     require_range,
     require_real,
@@ -35,7 +36,8 @@ def _positions(ids: Any, positions: Any, start: int, xp: Any) -> Any:
         if ids.ndim == 0:
             raise ValueError("ids must have a sequence axis (..., T) when positions is None")
         T = ids.shape[-1]
-        positions = xp.arange(T, dtype=ids.dtype, device=device_of(ids)) + operator.index(start)
+        first = require_int("start", start)
+        positions = xp.arange(T, dtype=ids.dtype, device=device_of(ids)) + first
     require_integer("positions", positions, xp)
     try:
         return xp.broadcast_to(positions, tuple(ids.shape))
@@ -97,6 +99,7 @@ def input_add(
     require_integer("ids", ids, xp)
     _require_table("table", table)
     _require_table("pe_table", pe_table)
+    require_float(xp, table=table, pe_table=pe_table)
     if combine == "add" and table.shape[1] != pe_table.shape[1]:
         raise ValueError(
             f"table of shape {tuple(table.shape)} and pe_table of shape "
@@ -152,6 +155,7 @@ def input_bert(
     require_integer("ids", ids, xp)
     for name, t in (("word", word), ("position", position), ("token_type", token_type)):
         _require_table(name, t)
+    require_float(xp, word=word, position=position, token_type=token_type, gamma=gamma, beta=beta)
     d = word.shape[1]
     for name, t in (("position", position), ("token_type", token_type)):
         if t.shape[1] != d:

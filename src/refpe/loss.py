@@ -58,7 +58,7 @@ def output_projection(h: Any, weight: Any, bias: Any = None, *, tied: bool = Fal
     rounded once to ``h.dtype``.
     """
     xp = namespace(h=h, weight=weight, bias=bias)
-    require_float(xp, h=h, weight=weight)
+    require_float(xp, h=h, weight=weight, bias=bias)
     d = h.shape[-1]
     want = "(V, d)" if tied else "(d, V)"
     if weight.ndim != 2 or weight.shape[1 if tied else 0] != d:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import operator
 import warnings
 from typing import Any
 
 from ._compat import (
+    MAX_WIDTH,
     as_positions,
     default_namespace,
     device_of,
@@ -16,6 +16,9 @@ from ._compat import (
     is_traced,
     namespace,
     require_choice,
+    require_elements,
+    require_float,
+    require_int,
     require_positive_int,
     require_range,
     resolve_dtype,
@@ -150,11 +153,11 @@ def pe_sinusoidal(
     float16 (bfloat16) represents every integer only up to 2048 (256): positions past that
     give a warning, as code that keeps positions in that dtype cannot address them.
     """
-    d = require_positive_int("d", d)
+    d = require_positive_int("d", d, MAX_WIDTH)
     schedule, layout = _sinusoid_options(base, schedule, layout)
     xp, device = _table_namespace(positions, xp, device)
     dt = resolve_dtype(xp, dtype, device)
-    p = as_positions(positions, xp, device) + operator.index(offset)
+    p = as_positions(positions, xp, device) + require_int("offset", offset)
     _require_positions(p, dt, xp, device)
     sin, cos = sin_cos(p, frequencies(d, float(base), schedule), xp)
     return xp.astype(_arrange(sin, cos, d, layout, xp), dt, copy=False)
@@ -218,6 +221,7 @@ def pe_sinusoidal_learnable(
     device's widest float and rounded once to ``dtype``.
     """
     max_len = require_positive_int("max_len", max_len)
+    require_elements("max_len * d", max_len, require_positive_int("d", d, MAX_WIDTH))
     if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std >= 0):
         raise ValueError(f"noise_std must be finite and >= 0, got {noise_std!r}")
     from .init import _require_seed, init_normal
@@ -294,6 +298,7 @@ def pe_linear(positions: Any, w: Any, b: Any) -> Any:
         raise ValueError(f"w shape {tuple(w.shape)} and b shape {tuple(b.shape)} differ")
     if w.ndim not in (1, 2):
         raise ValueError(f"w must be (d,) or (L, d), got shape {tuple(w.shape)}")
+    require_float(xp, w=w, b=b)
     wide = work_float(xp, device_of(w))
     p = as_positions(positions, xp, device_of(w))
     if w.ndim == 2:

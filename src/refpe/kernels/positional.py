@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from refpe._compat import MAX_WIDTH
 from refpe._precision import exact_sin_cos_table, frequencies
 
 from . import _common
@@ -160,13 +161,14 @@ def _sinusoid(lib: str, positions: Any, d: int, *, base: float, layout: str | No
         dt is not None
         and isinstance(d, int)
         and not isinstance(d, bool)
-        and d > 0
+        and 0 < d <= MAX_WIDTH
         and isinstance(base, (int, float))
         and math.isfinite(base)
         and base > 0
         and lay in ("interleaved", "concatenated")
         and schedule in ("transformer", "t2t")
         and isinstance(offset, int)
+        and not isinstance(offset, bool)
         and offset >= 0
         and (is_int or integer(positions))
     )
