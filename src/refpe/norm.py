@@ -42,10 +42,10 @@ def _layer_norm(x: Any, gamma: Any, beta: Any, eps: float, name: str) -> Any:
     if x.ndim < 1:
         raise ValueError("x must have at least one axis (the normalised one), got a 0-d array")
     d = x.shape[-1]
-    for name, p in (("gamma", gamma), ("beta", beta)):
+    for which, p in (("gamma", gamma), ("beta", beta)):
         if p is not None and tuple(p.shape) != (d,):
             raise ValueError(
-                f"{name} must have shape ({d},) for x of width {d}, got {tuple(p.shape)}"
+                f"{which} must have shape ({d},) for {name} of width {d}, got {tuple(p.shape)}"
             )
     require_finite(name, x, xp)
     wide = work_float(xp, device(x))
