@@ -3,10 +3,15 @@ r"""The ``pe-sinusoidal`` kernels: a cached table, built by angle addition and r
 ================  ==========================================================================
 library           kernel
 ================  ==========================================================================
-NumPy             the cached read-only table (:func:`sinusoid_table`); rows by ``take``
+NumPy             a copy of the cached read-only table (:func:`sinusoid_table`); rows by ``take``
 PyTorch           a copy of the cached table on the device; rows by ``F.embedding``
-JAX               the cached table on the device (JAX arrays are immutable); ``jnp.take``
+JAX               a copy of the cached table on the device; rows by ``jnp.take``
 ================  ==========================================================================
+
+Every call returns memory of its own: an array shared with the cache can be written through
+by any library that ignores NumPy's read-only flag (``torch.from_numpy``, ``torch.asarray``,
+DLPack), and one such write would change every later answer of the process. The copy costs a
+``memcpy`` of the table, far less than computing it.
 
 Source: Vaswani et al. (2017) §3.5; seed 004 §3.
 """
@@ -26,14 +31,35 @@ from refpe._precision import exact_sin_cos_table, frequencies
 from . import _common
 from ._common import in_threads, integer, namespace_library, np_dtype, size
 
-__all__ = ["pe_sinusoidal", "pe_sinusoidal_jax", "pe_sinusoidal_torch", "sinusoid_table"]
+__all__ = [
+    "build_sinusoid_table",
+    "pe_sinusoidal",
+    "pe_sinusoidal_jax",
+    "pe_sinusoidal_torch",
+    "sinusoid_table",
+]
 
 
 @functools.lru_cache(maxsize=32)
 def sinusoid_table(
     n: int, d: int, base: float, layout: str, schedule: str, offset: int, dtype: str
 ) -> np.ndarray:
-    r"""The read-only table ``pe_sinusoidal(n, d, ...)`` in ``dtype``, cached by every parameter.
+    """:func:`build_sinusoid_table`, cached by every parameter, as a read-only view of a
+    read-only ``memoryview``: its ``writeable`` flag cannot be set again (NumPy refuses), so no
+    caller of this function can change the cache by accident. The kernels never hand it out:
+    callers get copies (see the module's docstring)."""
+    table = build_sinusoid_table(n, d, base, layout, schedule, offset, dtype)
+    if table.size == 0:
+        table.flags.writeable = False
+        return table
+    frozen = np.frombuffer(memoryview(table).toreadonly(), dtype=table.dtype)
+    return frozen.reshape(table.shape)
+
+
+def build_sinusoid_table(
+    n: int, d: int, base: float, layout: str, schedule: str, offset: int, dtype: str
+) -> np.ndarray:
+    r"""The table ``pe_sinusoidal(n, d, ...)`` in ``dtype``, a new writeable array.
 
     .. math::
 
@@ -82,7 +108,6 @@ def sinusoid_table(
         table = np.zeros((n, d), dtype=dtype)
         cos = min(m, d - m)
         table[:, :m], table[:, m : m + cos] = pairs[:, 0::2], pairs[:, 1 : 2 * cos : 2]
-    table.flags.writeable = False
     return table
 
 
@@ -117,8 +142,7 @@ def _torch_table(key: tuple, device: str) -> Any:
 
 def _uncached(lib: str, key: tuple, device: Any) -> Any:
     """A table too large to keep, built for this call, in ``lib`` on ``device``."""
-    table = sinusoid_table.__wrapped__(*key)
-    table.flags.writeable = True
+    table = build_sinusoid_table(*key)
     if lib == "jax":
         import jax
 
@@ -183,9 +207,14 @@ def _sinusoid(lib: str, positions: Any, d: int, *, base: float, layout: str | No
         key = (positions, d, float(base), lay, schedule, offset, dt.name)
         if positions * d > _common.CACHE_ELEMENTS:
             return _uncached(lib, key, device)
-        if lib == "torch":  # a tensor cannot be read-only: a copy, so the cache stays exact
+        # a copy for every library: nothing the caller gets shares memory with the cache
+        if lib == "torch":
             return _torch_table(key, str(device or "cpu")).clone()
-        return _jax_table(key, device) if lib == "jax" else sinusoid_table(*key)
+        if lib == "jax":
+            import jax.numpy as jnp
+
+            return jnp.array(_jax_table(key, device), copy=True)
+        return sinusoid_table(*key).copy()
     if size(positions) == 0 or int(positions.min()) < 0:
         return NotImplemented
     rows = max(1024, 1 << top.bit_length())
@@ -223,8 +252,8 @@ _DOC = r""":func:`refpe.pe_sinusoidal` for {library} from a cached table (:func:
 
         PE[p, 2i] = \sin(p\,\omega_i),\quad PE[p, 2i+1] = \cos(p\,\omega_i)
 
-    An int ``n`` returns the cached read-only table itself (NumPy: ``writeable`` is False;
-    PyTorch: a copy of a cached tensor; JAX: the cached array); an array of positions in
+    An int ``n`` returns a copy of the cached table (nothing the caller gets shares memory
+    with the cache, so no write of the caller's can change a later answer); an array of positions in
     ``[0, 2^24)`` is a row lookup (``take``) in the cached table of the next power-of-two
     length, when that table is small (at most ``CACHE_ELEMENTS`` values, at most 8 times the
     rows asked for); other positions are computed by the reference.
