@@ -119,6 +119,32 @@ def require_integer(name: str, x: Array, xp: Any) -> None:
         raise TypeError(f"{name} must be an integer array, got dtype {dtype_name(x.dtype)}")
 
 
+def integer_array(name: str, x: Array, xp: Any) -> Array:
+    """``x`` checked as :func:`require_integer` does, in a dtype its library indexes with.
+
+    NumPy, JAX and the standard index with every integer dtype. PyTorch indexes
+    (``index_select``, ``F.embedding``, ``index_add``) with int32 and int64 only, reads a uint8
+    index as a boolean mask, and has almost no operation for uint16/32/64: those tensors are
+    converted to int64 once, here, exactly (a uint64 value past ``2**63 - 1`` is refused with
+    ``IndexError``, as it is out of every table's range).
+    """
+    require_integer(name, x, xp)
+    if not compat.is_torch_array(x):
+        return x
+    import torch
+
+    if x.dtype in (torch.int64, torch.int32):
+        return x
+    if x.dtype == torch.uint64 and x.numel():
+        signed = x.view(torch.int64)
+        if bool((signed < 0).any()):
+            i = int(torch.argmax((signed < 0).reshape(-1).to(torch.int8)))
+            value = int(x.reshape(-1)[i : i + 1].cpu().numpy()[0])
+            raise IndexError(f"{name} out of range: value {value} at flat index {i} is too large")
+        return signed
+    return x.to(torch.int64)
+
+
 def require_range(name: str, x: Array, lo: int, hi: int, xp: Any, what: str = "") -> None:
     """``IndexError`` unless every value of ``x`` is in ``[lo, hi)``, naming the first bad one.
 
@@ -130,7 +156,14 @@ def require_range(name: str, x: Array, lo: int, hi: int, xp: Any, what: str = ""
     if compat.is_dask_array(x):
         x = x.compute()
         xp = compat.array_namespace(x)
-    bad = (x < lo) | (x >= hi)
+    # the bounds are compared as the dtype holds them: a negative ``lo`` against unsigned
+    # values, or ``hi`` past the dtype's top, would wrap (JAX casts the scalar to the dtype)
+    info = xp.iinfo(x.dtype)
+    bad = x < max(lo, info.min) if lo > info.min else xp.zeros(x.shape, dtype=xp.bool)
+    if hi <= info.max:
+        bad = bad | (x >= max(hi, info.min))
+    if hi <= info.min:
+        bad = xp.ones(x.shape, dtype=xp.bool)
     if bool(xp.any(bad)):
         flat = xp.reshape(bad, (-1,))
         i = int(xp.argmax(xp.astype(flat, xp.int8)))
@@ -281,7 +314,8 @@ def to_host(x: Any) -> Any:
 
 def as_positions(positions: Any, xp: Any, device: Any = None) -> Array:
     """An int ``n`` means ``arange(n)`` in the default integer dtype (JAX without x64 has no
-    int64: its default integer is int32); an integer array is returned as it is."""
+    int64: its default integer is int32); an integer array is returned in it when its values
+    fit (int8 ... int32, uint8 ... uint32 for int64), else as it is."""
     if isinstance(positions, int) and not isinstance(positions, bool):
         if positions < 0:
             raise ValueError(f"positions must be >= 0 when an int, got {positions}")
@@ -290,8 +324,14 @@ def as_positions(positions: Any, xp: Any, device: Any = None) -> Array:
         return xp.arange(positions, device=device)
     if not compat.is_array_api_obj(positions):
         raise TypeError(f"positions must be an int or an integer array, got {positions!r}")
-    require_integer("positions", positions, xp)
-    return positions
+    p = integer_array("positions", positions, xp)
+    # Narrow dtypes are widened to the default integer dtype, exactly: the phase arithmetic and
+    # an offset added to int8 positions would wrap (JAX's float32 reduction did, silently).
+    wide = xp.__array_namespace_info__().default_dtypes(device=compat.device(p))["integral"]
+    top, info = xp.iinfo(p.dtype), xp.iinfo(wide)
+    if p.dtype != wide and info.min <= top.min and top.max <= info.max:
+        p = xp.astype(p, wide)
+    return p
 
 
 def device_of(x: Array) -> Any:

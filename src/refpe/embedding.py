@@ -6,10 +6,10 @@ from typing import Any
 
 from ._compat import (
     device_of,
+    integer_array,
     namespace,
     require_finite,
     require_int,
-    require_integer,
     require_range,
     require_real,
     take_rows,
@@ -64,7 +64,7 @@ def token_lookup(
     a negative id, JAX would clamp).
     """
     xp = namespace(ids=ids, table=table)
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     _require_table("table", table, xp)
     V = table.shape[0]
     require_range("ids", ids, 0, V, xp)
@@ -109,7 +109,7 @@ def token_one_hot(ids: Any, table: Any, *, scale: float | None = None) -> Any:
     :func:`token_lookup`.
     """
     xp = namespace(ids=ids, table=table)
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     _require_table("table", table, xp)
     require_finite("table", table, xp)
     V = table.shape[0]

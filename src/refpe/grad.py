@@ -8,10 +8,10 @@ from array_api_compat import device
 
 from ._compat import (
     dtype_name,
+    integer_array,
     namespace,
     require_float,
     require_int,
-    require_integer,
     require_positive_int,
     require_range,
     require_real,
@@ -56,7 +56,7 @@ def embedding_grad(
     """
     xp = namespace(ids=ids, grad_out=grad_out, frozen=None if isinstance(frozen, bool) else frozen)
     n = require_positive_int("num_embeddings", num_embeddings)
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     require_float(xp, grad_out=grad_out)
     if grad_out.ndim != ids.ndim + 1 or tuple(grad_out.shape[:-1]) != tuple(ids.shape):
         raise ValueError(

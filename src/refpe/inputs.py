@@ -9,11 +9,11 @@ import numpy as np
 from ._compat import (
     device_of,
     from_host,
+    integer_array,
     namespace,
     require_choice,
     require_float,
     require_int,
-    require_integer,
     require_range,
     require_real,
     take_rows,
@@ -37,8 +37,9 @@ def _positions(ids: Any, positions: Any, start: int, xp: Any) -> Any:
             raise ValueError("ids must have a sequence axis (..., T) when positions is None")
         T = ids.shape[-1]
         first = require_int("start", start)
-        positions = xp.arange(T, dtype=ids.dtype, device=device_of(ids)) + first
-    require_integer("positions", positions, xp)
+        # the default integer dtype: ids of int8 would wrap past position 127
+        positions = xp.arange(first, first + T, device=device_of(ids))
+    positions = integer_array("positions", positions, xp)
     try:
         return xp.broadcast_to(positions, tuple(ids.shape))
     except (ValueError, RuntimeError, TypeError):
@@ -96,7 +97,7 @@ def input_add(
     xp = namespace(ids=ids, table=table, pe_table=pe_table, positions=positions)
     combine = require_choice("combine", combine, ("add", "concat"))
     require_real("scale", scale)
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     _require_table("table", table)
     _require_table("pe_table", pe_table)
     require_float(xp, table=table, pe_table=pe_table)
@@ -152,7 +153,7 @@ def input_bert(
         ids=ids, word=word, position=position, token_type=token_type, gamma=gamma, beta=beta,
         token_type_ids=token_type_ids, positions=positions,
     )  # fmt: skip
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     for name, t in (("word", word), ("position", position), ("token_type", token_type)):
         _require_table(name, t)
     require_float(xp, word=word, position=position, token_type=token_type, gamma=gamma, beta=beta)
@@ -168,7 +169,7 @@ def input_bert(
     pos = _positions(ids, positions, 0, xp)
     if token_type_ids is None:
         token_type_ids = xp.zeros_like(ids)
-    require_integer("token_type_ids", token_type_ids, xp)
+    token_type_ids = integer_array("token_type_ids", token_type_ids, xp)
     wide = work_float(xp, device_of(word))
     x = (
         xp.astype(_rows("ids", ids, word, xp), wide)

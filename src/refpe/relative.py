@@ -13,10 +13,10 @@ from typing import Any
 from ._compat import (
     MAX_WIDTH,
     default_namespace,
+    integer_array,
     namespace,
     require_elements,
     require_int,
-    require_integer,
     require_positive_int,
     resolve_dtype,
     take_rows,
@@ -156,7 +156,7 @@ def t5_bucket(
     on a bucket boundary; the output has the integer dtype of ``relative_position``.
     """
     xp = namespace(relative_position=relative_position)
-    require_integer("relative_position", relative_position, xp)
+    relative_position = integer_array("relative_position", relative_position, xp)
     b = require_positive_int("num_buckets", num_buckets)
     if b < 2 or (bidirectional and b < 4):
         least = 4 if bidirectional else 2

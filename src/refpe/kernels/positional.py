@@ -195,7 +195,8 @@ def _sinusoid(lib: str, positions: Any, d: int, *, base: float, layout: str | No
         and not isinstance(offset, bool)
         and offset >= 0
         and (is_int or integer(positions))
-    )
+        and (is_int or lib != "torch" or str(positions.dtype) in ("torch.int64", "torch.int32"))
+    )  # PyTorch indexes with int32/int64 only: other dtypes go to the reference
     if not ok:
         return NotImplemented
     top = positions - 1 if is_int else int(positions.max()) if size(positions) else -1
