@@ -123,6 +123,7 @@ def test_errors_name_the_public_argument():
         (lambda: refpe.alibi(10**12, 2, 2), "num_heads"),
         (lambda: refpe.alibi(8, 10**6, 10**6), "num_heads * q_len * k_len"),
         (lambda: refpe.init_normal((10**12,), seed=0), "shape"),
+        (lambda: refpe.t5_bias(np.ones((32, 8)), 10**6, 10**6), "table.shape[1] * q_len * k_len"),
         (
             lambda: refpe.embedding_grad(np.array([0]), np.ones((1, 2)), num_embeddings=2**40),
             "num_embeddings",

@@ -159,11 +159,14 @@ def require_range(name: str, x: Array, lo: int, hi: int, xp: Any, what: str = ""
     # the bounds are compared as the dtype holds them: a negative ``lo`` against unsigned
     # values, or ``hi`` past the dtype's top, would wrap (JAX casts the scalar to the dtype)
     info = xp.iinfo(x.dtype)
-    bad = x < max(lo, info.min) if lo > info.min else xp.zeros(x.shape, dtype=xp.bool)
-    if hi <= info.max:
-        bad = bad | (x >= max(hi, info.min))
-    if hi <= info.min:
-        bad = xp.ones(x.shape, dtype=xp.bool)
+    if lo > info.max or hi <= max(lo, info.min):
+        bad = xp.ones(x.shape, dtype=xp.bool, device=compat.device(x))  # no value can be in
+    else:
+        bad = xp.zeros(x.shape, dtype=xp.bool, device=compat.device(x))
+        if lo > info.min:
+            bad = bad | (x < lo)
+        if hi <= info.max:
+            bad = bad | (x >= hi)
     if bool(xp.any(bad)):
         flat = xp.reshape(bad, (-1,))
         i = int(xp.argmax(xp.astype(flat, xp.int8)))

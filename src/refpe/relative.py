@@ -209,6 +209,7 @@ def t5_bias(
             f"table must have shape (num_buckets={b}, heads), got {tuple(table.shape)}"
         )
     q, k = require_positive_int("q_len", q_len), require_positive_int("k_len", k_len)
+    require_elements("table.shape[1] * q_len * k_len", table.shape[1], q, k)
     dev = getattr(table, "device", None)
     i = xp.arange(q, device=dev) + _offset(q, k, offset)
     rel = xp.arange(k, device=dev)[None, :] - i[:, None]
