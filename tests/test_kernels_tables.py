@@ -11,6 +11,7 @@ from helpers import random_array as _x
 
 import refpe
 from refpe.kernels import _common
+from refpe.kernels import positional as KP
 from refpe.registry import EPS
 
 torch = pytest.importorskip("torch")
@@ -54,11 +55,17 @@ def test_sinusoid_float64_is_the_reference_bit_for_bit():
 
 def test_sinusoid_table_is_cached_and_read_only():
     a = refpe.pe_sinusoidal(100, 16, dtype="float32")
-    assert a is refpe.pe_sinusoidal(100, 16, dtype=np.float32)
-    assert not a.flags.writeable
+    cached = KP.sinusoid_table(100, 16, 10000.0, "interleaved", "transformer", 0, "float32")
+    assert cached is KP.sinusoid_table(100, 16, 10000.0, "interleaved", "transformer", 0, "float32")
+    assert not cached.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
-        a[0, 0] = 1.0
-    assert refpe.pe_sinusoidal(100, 16, dtype="float32", base=100.0) is not a
+        cached[0, 0] = 1.0
+    with pytest.raises(ValueError):
+        cached.flags.writeable = True
+    # the caller gets a copy of its own (tests/test_reliability_cache.py tries every way in)
+    assert a is not refpe.pe_sinusoidal(100, 16, dtype=np.float32) and a.flags.writeable
+    assert not np.shares_memory(a, cached)
+    np.testing.assert_array_equal(a, cached)
 
 
 def test_sinusoid_positions_array_is_a_lookup_in_the_table():
@@ -124,12 +131,13 @@ def test_large_tables_are_not_cached(monkeypatch):
     assert spec_error("rope", refpe.rope(x, pos), {"x": x, "positions": pos}, "float32") <= 2
 
 
-def test_pe_sinusoidal_jax_is_the_cached_table_on_the_device():
+def test_pe_sinusoidal_jax_is_a_copy_of_the_cached_table_on_the_device():
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     t = refpe.pe_sinusoidal(300, 12, xp=jnp)
     assert refpe.last_kernel() == "refpe.kernels.positional.pe_sinusoidal"
-    assert t.dtype == jnp.float32 and t is refpe.pe_sinusoidal(300, 12, xp=jnp)  # immutable
+    # a copy: DLPack hands a JAX buffer to PyTorch, which can write it
+    assert t.dtype == jnp.float32 and t is not refpe.pe_sinusoidal(300, 12, xp=jnp)
     np.testing.assert_array_equal(np.asarray(t), refpe.pe_sinusoidal(300, 12, dtype="float32"))
     rows = refpe.pe_sinusoidal(jnp.asarray([[3, 1]]), 12)
     np.testing.assert_array_equal(np.asarray(rows), np.asarray(t)[[[3, 1]]])

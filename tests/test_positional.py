@@ -238,7 +238,7 @@ def test_errors():
         pe_sinusoidal(4, 4, base=-1.0)
     with pytest.raises(ValueError, match="positions must be >= 0 when an int, got -2"):
         pe_sinusoidal(-2, 4)
-    with pytest.raises(TypeError, match="no array among"):
+    with pytest.raises(TypeError, match="positions must be an array"):
         pe_sinusoidal([0, 1], 4)
     import array_api_strict as xs
 

@@ -17,6 +17,16 @@ from .registry import FLOAT_DTYPES
 
 Array = Any
 
+#: The largest width a feature axis, a rotary axis or a head count may have: every size of
+#: that kind is checked against it before anything is allocated (a width of 10**12 fails at
+#: once instead of running for minutes into a ``MemoryError``).
+MAX_WIDTH = 2**16
+#: The largest length (positions, rows, queries, keys, vocabulary): the position horizon of
+#: the exact phase reduction, :math:`2^{31}`.
+MAX_LENGTH = 2**31 - 1
+#: The most elements one output table may have (32 GiB of float64).
+MAX_ELEMENTS = 2**32
+
 
 def namespace(**arrays: Array) -> Any:
     """The common namespace of named arrays; ``TypeError``/``ValueError`` naming the odd one.
@@ -24,6 +34,13 @@ def namespace(**arrays: Array) -> Any:
     Python scalars and ``None`` are ignored. Arrays of two libraries, or on two devices,
     are an error that names both arguments.
     """
+    for name, value in arrays.items():
+        if isinstance(value, (list, tuple)):
+            raise TypeError(
+                f"{name} must be an array (NumPy, PyTorch, JAX, CuPy, Dask, ...), got a Python "
+                f"{type(value).__name__}: convert it once, e.g. numpy.asarray({name}, "
+                f"dtype=...), choosing the dtype the formula needs"
+            )
     named = {k: v for k, v in arrays.items() if v is not None and compat.is_array_api_obj(v)}
     if not named:
         raise TypeError(f"no array among the arguments {sorted(arrays)}")
@@ -102,6 +119,32 @@ def require_integer(name: str, x: Array, xp: Any) -> None:
         raise TypeError(f"{name} must be an integer array, got dtype {dtype_name(x.dtype)}")
 
 
+def integer_array(name: str, x: Array, xp: Any) -> Array:
+    """``x`` checked as :func:`require_integer` does, in a dtype its library indexes with.
+
+    NumPy, JAX and the standard index with every integer dtype. PyTorch indexes
+    (``index_select``, ``F.embedding``, ``index_add``) with int32 and int64 only, reads a uint8
+    index as a boolean mask, and has almost no operation for uint16/32/64: those tensors are
+    converted to int64 once, here, exactly (a uint64 value past ``2**63 - 1`` is refused with
+    ``IndexError``, as it is out of every table's range).
+    """
+    require_integer(name, x, xp)
+    if not compat.is_torch_array(x):
+        return x
+    import torch
+
+    if x.dtype in (torch.int64, torch.int32):
+        return x
+    if x.dtype == torch.uint64 and x.numel():
+        signed = x.view(torch.int64)
+        if bool((signed < 0).any()):
+            i = int(torch.argmax((signed < 0).reshape(-1).to(torch.int8)))
+            value = int(x.reshape(-1)[i : i + 1].cpu().numpy()[0])
+            raise IndexError(f"{name} out of range: value {value} at flat index {i} is too large")
+        return signed
+    return x.to(torch.int64)
+
+
 def require_range(name: str, x: Array, lo: int, hi: int, xp: Any, what: str = "") -> None:
     """``IndexError`` unless every value of ``x`` is in ``[lo, hi)``, naming the first bad one.
 
@@ -113,7 +156,17 @@ def require_range(name: str, x: Array, lo: int, hi: int, xp: Any, what: str = ""
     if compat.is_dask_array(x):
         x = x.compute()
         xp = compat.array_namespace(x)
-    bad = (x < lo) | (x >= hi)
+    # the bounds are compared as the dtype holds them: a negative ``lo`` against unsigned
+    # values, or ``hi`` past the dtype's top, would wrap (JAX casts the scalar to the dtype)
+    info = xp.iinfo(x.dtype)
+    if lo > info.max or hi <= max(lo, info.min):
+        bad = xp.ones(x.shape, dtype=xp.bool, device=compat.device(x))  # no value can be in
+    else:
+        bad = xp.zeros(x.shape, dtype=xp.bool, device=compat.device(x))
+        if lo > info.min:
+            bad = bad | (x < lo)
+        if hi <= info.max:
+            bad = bad | (x >= hi)
     if bool(xp.any(bad)):
         flat = xp.reshape(bad, (-1,))
         i = int(xp.argmax(xp.astype(flat, xp.int8)))
@@ -123,15 +176,39 @@ def require_range(name: str, x: Array, lo: int, hi: int, xp: Any, what: str = ""
         )
 
 
-def require_positive_int(name: str, value: Any) -> int:
-    """``value`` as an int > 0, else ``ValueError`` naming it."""
+def require_int(name: str, value: Any) -> int:
+    """``value`` as an int (``operator.index``: NumPy and 0-d integer scalars too); ``bool``
+    is refused (``True`` is no size, seed or offset), as is every float."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise TypeError(f"{name} must be an integer, got the bool {value!r}")
     try:
-        v = operator.index(value)
+        return operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {value!r}") from None
+
+
+def require_positive_int(name: str, value: Any, maximum: int = MAX_LENGTH) -> int:
+    """``value`` as an int in ``[1, maximum]``, else ``TypeError``/``ValueError`` naming it.
+
+    The bound is checked before anything is allocated: :data:`MAX_LENGTH` for lengths,
+    :data:`MAX_WIDTH` for widths and head counts.
+    """
+    v = require_int(name, value)
     if v <= 0:
         raise ValueError(f"{name} must be positive, got {v}")
+    if v > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {v}")
     return v
+
+
+def require_elements(what: str, *sizes: int) -> None:
+    """``ValueError`` when an output of shape ``sizes`` would pass :data:`MAX_ELEMENTS`
+    (``what`` names the arguments that set the shape)."""
+    if math.prod(sizes) > MAX_ELEMENTS:
+        raise ValueError(
+            f"{what} = {' * '.join(map(str, sizes))} elements is more than the {MAX_ELEMENTS} "
+            f"one output may have"
+        )
 
 
 def require_finite(name: str, x: Array, xp: Any) -> None:
@@ -251,15 +328,24 @@ def to_host(x: Any) -> Any:
 
 def as_positions(positions: Any, xp: Any, device: Any = None) -> Array:
     """An int ``n`` means ``arange(n)`` in the default integer dtype (JAX without x64 has no
-    int64: its default integer is int32); an integer array is returned as it is."""
+    int64: its default integer is int32); an integer array is returned in it when its values
+    fit (int8 ... int32, uint8 ... uint32 for int64), else as it is."""
     if isinstance(positions, int) and not isinstance(positions, bool):
         if positions < 0:
             raise ValueError(f"positions must be >= 0 when an int, got {positions}")
+        if positions > MAX_LENGTH:
+            raise ValueError(f"positions must be at most {MAX_LENGTH} when an int, got {positions}")
         return xp.arange(positions, device=device)
     if not compat.is_array_api_obj(positions):
         raise TypeError(f"positions must be an int or an integer array, got {positions!r}")
-    require_integer("positions", positions, xp)
-    return positions
+    p = integer_array("positions", positions, xp)
+    # Narrow dtypes are widened to the default integer dtype, exactly: the phase arithmetic and
+    # an offset added to int8 positions would wrap (JAX's float32 reduction did, silently).
+    wide = xp.__array_namespace_info__().default_dtypes(device=compat.device(p))["integral"]
+    top, info = xp.iinfo(p.dtype), xp.iinfo(wide)
+    if p.dtype != wide and info.min <= top.min and top.max <= info.max:
+        p = xp.astype(p, wide)
+    return p
 
 
 def device_of(x: Array) -> Any:
@@ -286,7 +372,20 @@ def require_real(name: str, value: Any) -> float:
 
 
 def require_float(xp: Any, **arrays: Array) -> None:
-    """``TypeError`` naming the first of ``arrays`` whose dtype is not real floating."""
+    """``TypeError`` naming the first of ``arrays`` whose dtype is not real floating.
+
+    The input policy (docs: ``guides/inputs.md``): a float formula computes in its input's
+    float dtype and returns it, so an integer or bool array has no dtype to answer in
+    (casting the answer back to it truncates: ``rope`` of ``[3, 4]`` gave ``[-1, 4]``), and
+    a complex one would lose its imaginary part. Both are refused; ``None`` is skipped.
+    """
     for name, t in arrays.items():
+        if t is None:
+            continue
         if not xp.isdtype(t.dtype, "real floating"):
-            raise TypeError(f"{name} must be a float array, got dtype {dtype_name(t.dtype)}")
+            kind = "complex" if xp.isdtype(t.dtype, "complex floating") else "integer or bool"
+            raise TypeError(
+                f"{name} must be a float array, got dtype {dtype_name(t.dtype)} ({kind} arrays "
+                f"are refused, as the result would be cast back to that dtype: convert {name} "
+                f"to float64, float32, float16 or bfloat16 first)"
+            )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from ._compat import (
     device_of,
+    integer_array,
     namespace,
     require_finite,
-    require_integer,
+    require_int,
     require_range,
     require_real,
     take_rows,
@@ -64,7 +64,7 @@ def token_lookup(
     a negative id, JAX would clamp).
     """
     xp = namespace(ids=ids, table=table)
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     _require_table("table", table, xp)
     V = table.shape[0]
     require_range("ids", ids, 0, V, xp)
@@ -77,7 +77,7 @@ def token_lookup(
 
 def _padding_index(padding_idx: Any, V: int) -> int:
     try:
-        pad = operator.index(padding_idx)
+        pad = require_int("padding_idx", padding_idx)
     except TypeError:
         raise TypeError(f"padding_idx must be an integer, got {padding_idx!r}") from None
     if not -V <= pad < V:
@@ -109,7 +109,7 @@ def token_one_hot(ids: Any, table: Any, *, scale: float | None = None) -> Any:
     :func:`token_lookup`.
     """
     xp = namespace(ids=ids, table=table)
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     _require_table("table", table, xp)
     require_finite("table", table, xp)
     V = table.shape[0]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from array_api_compat import device
 
 from ._compat import (
     dtype_name,
+    integer_array,
     namespace,
     require_float,
-    require_integer,
+    require_int,
     require_positive_int,
     require_range,
+    require_real,
     scatter_add,
     work_float,
 )
@@ -55,7 +56,7 @@ def embedding_grad(
     """
     xp = namespace(ids=ids, grad_out=grad_out, frozen=None if isinstance(frozen, bool) else frozen)
     n = require_positive_int("num_embeddings", num_embeddings)
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     require_float(xp, grad_out=grad_out)
     if grad_out.ndim != ids.ndim + 1 or tuple(grad_out.shape[:-1]) != tuple(ids.shape):
         raise ValueError(
@@ -86,6 +87,8 @@ def sgd_step(W: Any, dW: Any, lr: float) -> Any:
     ``W`` itself is not written.
     """
     xp = namespace(W=W, dW=dW)
+    require_float(xp, W=W, dW=dW)
+    lr = require_real("lr", lr)
     if tuple(dW.shape) != tuple(W.shape):
         raise ValueError(f"dW must have the shape of W {tuple(W.shape)}, got {tuple(dW.shape)}")
     wide = work_float(xp, device(W))
@@ -95,7 +98,7 @@ def sgd_step(W: Any, dW: Any, lr: float) -> Any:
 def _padding_row(padding_idx: int | None, n: int) -> int | None:
     if padding_idx is None:
         return None
-    p = operator.index(padding_idx)
+    p = require_int("padding_idx", padding_idx)
     if not -n <= p < n:
         raise IndexError(f"padding_idx out of range: {p} is not in [{-n}, {n})")
     return p % n

@@ -8,13 +8,19 @@ every backend. There is no hidden global generator.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._compat import default_namespace, from_host, require_real, resolve_dtype
+from ._compat import (
+    default_namespace,
+    from_host,
+    require_elements,
+    require_int,
+    require_real,
+    resolve_dtype,
+)
 
 __all__ = ["init_framework_default", "init_normal", "init_truncated_normal", "init_uniform"]
 
@@ -24,11 +30,12 @@ Shape = int | tuple[int, ...]
 def _require_shape(shape: Any) -> tuple[int, ...]:
     dims = (shape,) if isinstance(shape, int) else tuple(shape)
     try:
-        dims = tuple(operator.index(n) for n in dims)
+        dims = tuple(require_int("shape", n) for n in dims)
     except TypeError:
         raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
     if any(n < 0 for n in dims):
         raise ValueError(f"shape must not have negative sizes, got {shape!r}")
+    require_elements("shape", *dims)
     return dims
 
 
@@ -38,10 +45,7 @@ def _require_seed(seed: Any) -> int:
             "seed is required: refpe draws from numpy.random.default_rng(seed) on the host, "
             "with no hidden global RNG"
         )
-    try:
-        s = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"seed must be a non-negative int, got {seed!r}") from None
+    s = require_int("seed", seed)
     if s < 0:
         raise ValueError(f"seed must be a non-negative int, got {s}")
     return s

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
@@ -10,9 +9,11 @@ import numpy as np
 from ._compat import (
     device_of,
     from_host,
+    integer_array,
     namespace,
     require_choice,
-    require_integer,
+    require_float,
+    require_int,
     require_range,
     require_real,
     take_rows,
@@ -35,8 +36,10 @@ def _positions(ids: Any, positions: Any, start: int, xp: Any) -> Any:
         if ids.ndim == 0:
             raise ValueError("ids must have a sequence axis (..., T) when positions is None")
         T = ids.shape[-1]
-        positions = xp.arange(T, dtype=ids.dtype, device=device_of(ids)) + operator.index(start)
-    require_integer("positions", positions, xp)
+        first = require_int("start", start)
+        # the default integer dtype: ids of int8 would wrap past position 127
+        positions = xp.arange(first, first + T, device=device_of(ids))
+    positions = integer_array("positions", positions, xp)
     try:
         return xp.broadcast_to(positions, tuple(ids.shape))
     except (ValueError, RuntimeError, TypeError):
@@ -94,9 +97,10 @@ def input_add(
     xp = namespace(ids=ids, table=table, pe_table=pe_table, positions=positions)
     combine = require_choice("combine", combine, ("add", "concat"))
     require_real("scale", scale)
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     _require_table("table", table)
     _require_table("pe_table", pe_table)
+    require_float(xp, table=table, pe_table=pe_table)
     if combine == "add" and table.shape[1] != pe_table.shape[1]:
         raise ValueError(
             f"table of shape {tuple(table.shape)} and pe_table of shape "
@@ -149,9 +153,10 @@ def input_bert(
         ids=ids, word=word, position=position, token_type=token_type, gamma=gamma, beta=beta,
         token_type_ids=token_type_ids, positions=positions,
     )  # fmt: skip
-    require_integer("ids", ids, xp)
+    ids = integer_array("ids", ids, xp)
     for name, t in (("word", word), ("position", position), ("token_type", token_type)):
         _require_table(name, t)
+    require_float(xp, word=word, position=position, token_type=token_type, gamma=gamma, beta=beta)
     d = word.shape[1]
     for name, t in (("position", position), ("token_type", token_type)):
         if t.shape[1] != d:
@@ -164,7 +169,7 @@ def input_bert(
     pos = _positions(ids, positions, 0, xp)
     if token_type_ids is None:
         token_type_ids = xp.zeros_like(ids)
-    require_integer("token_type_ids", token_type_ids, xp)
+    token_type_ids = integer_array("token_type_ids", token_type_ids, xp)
     wide = work_float(xp, device_of(word))
     x = (
         xp.astype(_rows("ids", ids, word, xp), wide)

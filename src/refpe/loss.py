@@ -8,11 +8,11 @@ from typing import Any
 from array_api_compat import device
 
 from ._compat import (
+    integer_array,
     namespace,
     require_choice,
     require_finite,
     require_float,
-    require_integer,
     require_range,
     work_float,
 )
@@ -58,7 +58,7 @@ def output_projection(h: Any, weight: Any, bias: Any = None, *, tied: bool = Fal
     rounded once to ``h.dtype``.
     """
     xp = namespace(h=h, weight=weight, bias=bias)
-    require_float(xp, h=h, weight=weight)
+    require_float(xp, h=h, weight=weight, bias=bias)
     d = h.shape[-1]
     want = "(V, d)" if tied else "(d, V)"
     if weight.ndim != 2 or weight.shape[1 if tied else 0] != d:
@@ -111,7 +111,7 @@ def softmax_xent(
     """
     xp = namespace(logits=logits, targets=targets)
     _require_float_logits(logits, xp)
-    require_integer("targets", targets, xp)
+    targets = integer_array("targets", targets, xp)
     require_choice("reduction", reduction, _REDUCTIONS)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")

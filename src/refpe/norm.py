@@ -30,19 +30,24 @@ def layer_norm(x: Any, gamma: Any = None, beta: Any = None, *, eps: float = 1e-5
     the normalised value are computed in the widest float of the device (float64 where it
     exists) and rounded once to ``x.dtype``.
     """
+    return _layer_norm(x, gamma, beta, eps, "x")
+
+
+def _layer_norm(x: Any, gamma: Any, beta: Any, eps: float, name: str) -> Any:
+    """:func:`layer_norm` of ``x``, whose errors call it ``name`` (the public expression)."""
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
     xp = namespace(x=x, gamma=gamma, beta=beta)
-    require_float(xp, x=x)
+    require_float(xp, **{name: x}, gamma=gamma, beta=beta)
     if x.ndim < 1:
         raise ValueError("x must have at least one axis (the normalised one), got a 0-d array")
     d = x.shape[-1]
-    for name, p in (("gamma", gamma), ("beta", beta)):
+    for which, p in (("gamma", gamma), ("beta", beta)):
         if p is not None and tuple(p.shape) != (d,):
             raise ValueError(
-                f"{name} must have shape ({d},) for x of width {d}, got {tuple(p.shape)}"
+                f"{which} must have shape ({d},) for {name} of width {d}, got {tuple(p.shape)}"
             )
-    require_finite("x", x, xp)
+    require_finite(name, x, xp)
     wide = work_float(xp, device(x))
     xw = xp.astype(x, wide)
     mean = xp.mean(xw, axis=-1, keepdims=True)
@@ -66,12 +71,12 @@ def post_ln(
     :func:`layer_norm` (wide float, one rounding to ``x.dtype``).
     """
     xp = namespace(x=x)
+    require_float(xp, x=x)
     fx = f(x)
     _check_same_shape(x, fx)
     wide = work_float(xp, device(x))
-    return xp.astype(
-        layer_norm(xp.astype(x, wide) + xp.astype(fx, wide), gamma, beta, eps=eps), x.dtype
-    )
+    total = xp.astype(x, wide) + xp.astype(fx, wide)
+    return xp.astype(_layer_norm(total, gamma, beta, eps, "x + f(x)"), x.dtype)
 
 
 def pre_ln(
@@ -86,6 +91,7 @@ def pre_ln(
     is; the sum is computed in the wide float and rounded once to ``x.dtype``.
     """
     xp = namespace(x=x)
+    require_float(xp, x=x)
     fx = f(layer_norm(x, gamma, beta, eps=eps))
     _check_same_shape(x, fx)
     wide = work_float(xp, device(x))

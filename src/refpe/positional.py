@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import operator
 import warnings
 from decimal import Decimal
 from typing import Any
 
 from ._compat import (
+    MAX_WIDTH,
     as_positions,
     default_namespace,
     device_of,
@@ -17,6 +17,9 @@ from ._compat import (
     is_traced,
     namespace,
     require_choice,
+    require_elements,
+    require_float,
+    require_int,
     require_positive_int,
     require_range,
     resolve_dtype,
@@ -154,11 +157,11 @@ def pe_sinusoidal(
     Dask only: ``chunks`` are the blocks of the positions (rows per block for an int ``n``);
     the Dask kernel (:mod:`refpe.kernels.dask`) builds each block lazily with the NumPy kernel.
     """
-    d = require_positive_int("d", d)
+    d = require_positive_int("d", d, MAX_WIDTH)
     schedule, layout = _sinusoid_options(base, schedule, layout)
     xp, device = _table_namespace(positions, xp, device)
     dt = resolve_dtype(xp, dtype, device)
-    p = as_positions(positions, xp, device) + operator.index(offset)
+    p = as_positions(positions, xp, device) + require_int("offset", offset)
     if chunks is not None:
         if not hasattr(p, "rechunk"):
             raise ValueError(f"chunks is for Dask arrays only, got chunks={chunks!r}")
@@ -226,6 +229,7 @@ def pe_sinusoidal_learnable(
     device's widest float and rounded once to ``dtype``.
     """
     max_len = require_positive_int("max_len", max_len)
+    require_elements("max_len * d", max_len, require_positive_int("d", d, MAX_WIDTH))
     if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std >= 0):
         raise ValueError(f"noise_std must be finite and >= 0, got {noise_std!r}")
     from .init import _require_seed, init_normal
@@ -314,6 +318,7 @@ def pe_linear(positions: Any, w: Any, b: Any) -> Any:
         raise ValueError(f"w shape {tuple(w.shape)} and b shape {tuple(b.shape)} differ")
     if w.ndim not in (1, 2):
         raise ValueError(f"w must be (d,) or (L, d), got shape {tuple(w.shape)}")
+    require_float(xp, w=w, b=b)
     wide = work_float(xp, device_of(w))
     p = as_positions(positions, xp, device_of(w))
     if w.ndim == 2:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._compat import default_namespace, require_choice, require_positive_int, resolve_dtype
+from ._compat import (
+    MAX_WIDTH,
+    default_namespace,
+    require_choice,
+    require_elements,
+    require_positive_int,
+    resolve_dtype,
+)
 from .positional import pe_sinusoidal
 
 __all__ = ["pe_sinusoidal_2d"]
@@ -50,7 +57,8 @@ def pe_sinusoidal_2d(
     """
     h = require_positive_int("height", height)
     w = require_positive_int("width", width)
-    d = require_positive_int("d", d)
+    d = require_positive_int("d", d, MAX_WIDTH)
+    require_elements("height * width * d", h, w, d)
     if d % 4:
         raise ValueError(f"d must be a multiple of 4 (sin and cos for two axes), got {d}")
     order = require_choice("order", order, ORDERS)

@@ -8,13 +8,15 @@ Learning with a Unified Text-to-Text Transformer* (T5).
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any
 
 from ._compat import (
+    MAX_WIDTH,
     default_namespace,
+    integer_array,
     namespace,
-    require_integer,
+    require_elements,
+    require_int,
     require_positive_int,
     resolve_dtype,
     take_rows,
@@ -51,14 +53,14 @@ def alibi_slopes(num_heads: int, *, dtype: Any = None, xp: Any = None, device: A
     Precision: each slope is ``2.0 ** exponent`` in float64 on the host with an exact
     exponent (``8h/n`` with ``n`` a power of two), then rounded once to ``dtype``.
     """
-    h = require_positive_int("num_heads", num_heads)
+    h = require_positive_int("num_heads", num_heads, MAX_WIDTH)
     xp = default_namespace(xp)
     slopes = [2.0**e for e, _ in _geometric(h)]
     return xp.asarray(slopes, dtype=resolve_dtype(xp, dtype, device), device=device)
 
 
 def _offset(q_len: int, k_len: int, offset: int | None) -> int:
-    return k_len - q_len if offset is None else operator.index(offset)
+    return k_len - q_len if offset is None else require_int("offset", offset)
 
 
 def alibi(
@@ -93,8 +95,9 @@ def alibi(
     Precision: slopes in float64 on the host, ``m_h * (j - i)`` in the widest float of the
     device, rounded once to ``dtype``.
     """
-    h = require_positive_int("num_heads", num_heads)
+    h = require_positive_int("num_heads", num_heads, MAX_WIDTH)
     q, k = require_positive_int("q_len", q_len), require_positive_int("k_len", k_len)
+    require_elements("num_heads * q_len * k_len", h, q, k)
     xp = default_namespace(xp)
     wide = work_float(xp, device)
     m = alibi_slopes(h, dtype=wide, xp=xp, device=device)
@@ -153,7 +156,7 @@ def t5_bucket(
     on a bucket boundary; the output has the integer dtype of ``relative_position``.
     """
     xp = namespace(relative_position=relative_position)
-    require_integer("relative_position", relative_position, xp)
+    relative_position = integer_array("relative_position", relative_position, xp)
     b = require_positive_int("num_buckets", num_buckets)
     if b < 2 or (bidirectional and b < 4):
         least = 4 if bidirectional else 2
@@ -206,6 +209,7 @@ def t5_bias(
             f"table must have shape (num_buckets={b}, heads), got {tuple(table.shape)}"
         )
     q, k = require_positive_int("q_len", q_len), require_positive_int("k_len", k_len)
+    require_elements("table.shape[1] * q_len * k_len", table.shape[1], q, k)
     dev = getattr(table, "device", None)
     i = xp.arange(q, device=dev) + _offset(q, k, offset)
     rel = xp.arange(k, device=dev)[None, :] - i[:, None]

@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from ._compat import (
+    MAX_WIDTH,
     as_positions,
     default_namespace,
     namespace,
     require_choice,
+    require_float,
     require_positive_int,
     resolve_dtype,
 )
@@ -29,7 +31,7 @@ ONE = Decimal(1)
 
 
 def _rotary_dim(value: Any, head_dim: int | None = None, name: str = "rotary_dim") -> int:
-    r = require_positive_int(name, value)
+    r = require_positive_int(name, value, MAX_WIDTH)
     if r % 2:
         raise ValueError(f"{name} must be even, got {r}")
     if head_dim is not None and r > head_dim:
@@ -325,6 +327,7 @@ def rope(
     :math:`2\epsilon\,a(|x_a| + |x_b|)` of the exact pair at every position.
     """
     xp = namespace(x=x, positions=positions if not isinstance(positions, int) else None)
+    require_float(xp, x=x)
     layout = require_choice("layout", layout, LAYOUTS)
     head_dim = x.shape[-1]
     if rotary_dim is None:

@@ -70,9 +70,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
             return pe
 
         def build() -> Any:
-            table = KP.sinusoid_table.__wrapped__(*key)
-            table.flags.writeable = True
-            return torch.from_numpy(table)
+            return torch.from_numpy(KP.build_sinusoid_table(*key))
 
         peer_name = "torch pow form: exp(arange(0,d,2)*(-ln(1e4)/d)) in float32"
     else:
@@ -81,7 +79,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
             return _numpy_pow_form(T, d)
 
         def build() -> Any:
-            return KP.sinusoid_table.__wrapped__(*key)
+            return KP.build_sinusoid_table(*key)
 
         peer_name = "NumPy pow form: exp(arange(0,d,2)*(-ln(1e4)/d)) in float32"
     table = pow_form()
@@ -192,7 +190,7 @@ def far_table_work(T: int, d: int) -> Work:
                 "kernel",
                 "kernel",
                 "kernels.sinusoid_table (uncached)",
-                lambda: KP.sinusoid_table.__wrapped__(*key),
+                lambda: KP.build_sinusoid_table(*key),
             ),
             Candidate("peer", "peer", "NumPy pow form at positions 10^6..", pow_form),
             Candidate(
@@ -246,7 +244,7 @@ def float64_table_work(T: int, d: int) -> Work:
                 "kernel",
                 "kernel",
                 "kernels.sinusoid_table float64 (uncached)",
-                lambda: KP.sinusoid_table.__wrapped__(*key),
+                lambda: KP.build_sinusoid_table(*key),
             ),
             Candidate("peer", "peer", "plain float64 formula: sin(p*omega), cos(p*omega)", plain),
             copy_candidate("numpy", table),

@@ -41,7 +41,7 @@ from refpe.rotary import rope as rope_reference
 
 from ._common import check_ids, finite_scale
 from ._cupy_source import _TYPES, SOURCE, source
-from .positional import sinusoid_request, sinusoid_table
+from .positional import build_sinusoid_table, sinusoid_request
 from .rotary import _rope_tables, rope_fast_args, rope_tables
 
 __all__ = [
@@ -184,7 +184,7 @@ def _build_table(cp: Any, key: tuple) -> Any:
     """The table ``key`` (the arguments of :func:`sinusoid_table`) on the current device."""
     n, d, base, layout, schedule, offset, dt = key
     if dt == "float64":  # the reference's exact table itself, as the NumPy kernel returns it
-        return cp.asarray(sinusoid_table.__wrapped__(*key))
+        return cp.asarray(build_sinusoid_table(*key))
     from refpe._precision import exact_sin_cos_table, frequencies
 
     omega = frequencies(d, float(base), schedule)

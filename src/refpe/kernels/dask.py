@@ -4,7 +4,7 @@ r"""The Dask kernels: lazy, chunked calls whose every block runs refpe's NumPy k
 spec              kernel
 ================  ==========================================================================
 pe-sinusoidal     an int ``n``: row blocks built by :func:`~refpe.kernels.positional.
-                  sinusoid_table` from their first row (the range checked analytically);
+                  build_sinusoid_table` from their first row (the range checked analytically);
                   positions: the NumPy ``pe_sinusoidal`` per block (checked per block)
 token-lookup      the NumPy ``token_lookup`` per block of ids (the table in memory, or one
                   Dask block); ids out of range raise when the block is computed
@@ -54,12 +54,12 @@ def _rows_per_block(d: int, itemsize: int) -> int:
 def _table_block(first: np.ndarray, key: tuple) -> np.ndarray:
     """Rows ``first[0] .. first[0] + len(first) - 1`` of the table ``key`` (one NumPy build,
     not cached: a worker holds only the blocks it is computing)."""
-    from .positional import sinusoid_table
+    from .positional import build_sinusoid_table
 
     _, d, base, layout, schedule, offset, dtype = key
     if first.size == 0:
         return np.zeros((0, d), dtype=dtype)
-    table = sinusoid_table.__wrapped__(first.size, d, base, layout, schedule,
+    table = build_sinusoid_table(first.size, d, base, layout, schedule,
                                        offset + int(first[0]), dtype)  # fmt: skip
     table.flags.writeable = True
     return table

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from refpe._compat import MAX_LENGTH
+
 from ._common import check_ids, torch_in_range
 
 __all__ = ["GATHER_ELEMENTS", "SHORT", "embedding_grad", "embedding_grad_torch"]
@@ -88,14 +90,18 @@ def embedding_grad(
         return NotImplemented
     if grad_out.dtype.kind != "f" or grad_out.shape[:-1] != ids.shape or grad_out.ndim < 1:
         return NotImplemented
-    if not isinstance(num_embeddings, int) or num_embeddings <= 0 or frozen is True:
+    if not isinstance(num_embeddings, int) or isinstance(num_embeddings, bool):
+        return NotImplemented  # the reference refuses True as a size, naming it
+    if not 0 < num_embeddings <= MAX_LENGTH or frozen is True:
         return NotImplemented
     if frozen_arr is not None and (
         frozen_arr.dtype != bool or frozen_arr.shape != (num_embeddings,)
     ):
         return NotImplemented
     n = num_embeddings
-    if padding_idx is not None and not (isinstance(padding_idx, int) and -n <= padding_idx < n):
+    if padding_idx is not None and not (
+        isinstance(padding_idx, int) and not isinstance(padding_idx, bool) and -n <= padding_idx < n
+    ):
         return NotImplemented
     check_ids("ids", ids, n)
     flat = ids.reshape(-1)
@@ -152,7 +158,7 @@ def embedding_grad_torch(
         and tuple(grad_out.shape[:-1]) == tuple(ids.shape)
         and isinstance(num_embeddings, int)
         and not isinstance(num_embeddings, bool)
-        and num_embeddings > 0
+        and 0 < num_embeddings <= MAX_LENGTH
         and frozen is not True
         and (frozen_arr is None or (frozen_arr.dtype == torch.bool
                                     and tuple(frozen_arr.shape) == (num_embeddings,)))

@@ -3,10 +3,15 @@ r"""The ``pe-sinusoidal`` kernels: a cached table, built by angle addition and r
 ================  ==========================================================================
 library           kernel
 ================  ==========================================================================
-NumPy             the cached read-only table (:func:`sinusoid_table`); rows by ``take``
+NumPy             a copy of the cached read-only table (:func:`sinusoid_table`); rows by ``take``
 PyTorch           a copy of the cached table on the device; rows by ``F.embedding``
-JAX               the cached table on the device (JAX arrays are immutable); ``jnp.take``
+JAX               a copy of the cached table on the device; rows by ``jnp.take``
 ================  ==========================================================================
+
+Every call returns memory of its own: an array shared with the cache can be written through
+by any library that ignores NumPy's read-only flag (``torch.from_numpy``, ``torch.asarray``,
+DLPack), and one such write would change every later answer of the process. The copy costs a
+``memcpy`` of the table, far less than computing it.
 
 Source: Vaswani et al. (2017) §3.5; seed 004 §3.
 """
@@ -20,12 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from refpe._compat import MAX_WIDTH
 from refpe._precision import exact_sin_cos_table, frequencies
 
 from . import _common
 from ._common import in_threads, integer, namespace_library, np_dtype, size
 
 __all__ = [
+    "build_sinusoid_table",
     "pe_sinusoidal",
     "pe_sinusoidal_jax",
     "pe_sinusoidal_torch",
@@ -38,7 +45,22 @@ __all__ = [
 def sinusoid_table(
     n: int, d: int, base: float, layout: str, schedule: str, offset: int, dtype: str
 ) -> np.ndarray:
-    r"""The read-only table ``pe_sinusoidal(n, d, ...)`` in ``dtype``, cached by every parameter.
+    """:func:`build_sinusoid_table`, cached by every parameter, as a read-only view of a
+    read-only ``memoryview``: its ``writeable`` flag cannot be set again (NumPy refuses), so no
+    caller of this function can change the cache by accident. The kernels never hand it out:
+    callers get copies (see the module's docstring)."""
+    table = build_sinusoid_table(n, d, base, layout, schedule, offset, dtype)
+    if table.size == 0:
+        table.flags.writeable = False
+        return table
+    frozen = np.frombuffer(memoryview(table).toreadonly(), dtype=table.dtype)
+    return frozen.reshape(table.shape)
+
+
+def build_sinusoid_table(
+    n: int, d: int, base: float, layout: str, schedule: str, offset: int, dtype: str
+) -> np.ndarray:
+    r"""The table ``pe_sinusoidal(n, d, ...)`` in ``dtype``, a new writeable array.
 
     .. math::
 
@@ -87,7 +109,6 @@ def sinusoid_table(
         table = np.zeros((n, d), dtype=dtype)
         cos = min(m, d - m)
         table[:, :m], table[:, m : m + cos] = pairs[:, 0::2], pairs[:, 1 : 2 * cos : 2]
-    table.flags.writeable = False
     return table
 
 
@@ -122,8 +143,7 @@ def _torch_table(key: tuple, device: str) -> Any:
 
 def _uncached(lib: str, key: tuple, device: Any) -> Any:
     """A table too large to keep, built for this call, in ``lib`` on ``device``."""
-    table = sinusoid_table.__wrapped__(*key)
-    table.flags.writeable = True
+    table = build_sinusoid_table(*key)
     if lib == "jax":
         import jax
 
@@ -171,16 +191,18 @@ def sinusoid_request(lib: str, positions: Any, d: int, *, base: float, layout: s
         dt is not None
         and isinstance(d, int)
         and not isinstance(d, bool)
-        and d > 0
+        and 0 < d <= MAX_WIDTH
         and isinstance(base, (int, float))
         and math.isfinite(base)
         and base > 0
         and lay in ("interleaved", "concatenated")
         and schedule in ("transformer", "t2t")
         and isinstance(offset, int)
+        and not isinstance(offset, bool)
         and offset >= 0
         and (is_int or integer(positions))
-    )
+        and (is_int or lib != "torch" or str(positions.dtype) in ("torch.int64", "torch.int32"))
+    )  # PyTorch indexes with int32/int64 only: other dtypes go to the reference
     if not ok:
         return NotImplemented
     top = positions - 1 if is_int else int(positions.max()) if size(positions) else -1
@@ -210,9 +232,15 @@ def _sinusoid(lib: str, positions: Any, d: int, **options: Any) -> Any:
         return _uncached(lib, key, device)
     if how == "rows":
         return _rows(lib, key, positions)
-    if lib == "torch":  # a tensor cannot be read-only: a copy, so the cache stays exact
+    # a copy for every library: nothing the caller gets shares memory with the cache (a
+    # read-only NumPy array is still writable through torch.from_numpy or DLPack)
+    if lib == "torch":
         return _torch_table(key, str(device or "cpu")).clone()
-    return _jax_table(key, device) if lib == "jax" else sinusoid_table(*key)
+    if lib == "jax":
+        import jax.numpy as jnp
+
+        return jnp.array(_jax_table(key, device), copy=True)
+    return sinusoid_table(*key).copy()
 
 
 def _kernel(lib: str) -> Callable[..., Any]:
@@ -247,8 +275,8 @@ _DOC = r""":func:`refpe.pe_sinusoidal` for {library} from a cached table (:func:
 
         PE[p, 2i] = \sin(p\,\omega_i),\quad PE[p, 2i+1] = \cos(p\,\omega_i)
 
-    An int ``n`` returns the cached read-only table itself (NumPy: ``writeable`` is False;
-    PyTorch: a copy of a cached tensor; JAX: the cached array); an array of positions in
+    An int ``n`` returns a copy of the cached table (nothing the caller gets shares memory
+    with the cache, so no write of the caller's can change a later answer); an array of positions in
     ``[0, 2^24)`` is a row lookup (``take``) in the cached table of the next power-of-two
     length, when that table is small (at most ``CACHE_ELEMENTS`` values, at most 8 times the
     rows asked for); other positions are computed by the reference.

@@ -54,6 +54,8 @@ def rope_torch(
                               scaling=scaling)  # fmt: skip
 
     tensors = isinstance(x, torch.Tensor) and isinstance(positions, (int, torch.Tensor))
+    if isinstance(positions, torch.Tensor) and positions.dtype not in (torch.int64, torch.int32):
+        tensors = False  # PyTorch has no min/max for uint16/32/64: the reference converts them
     if not tensors or x.dtype not in (torch.float32, torch.float64) or x.ndim < 2:
         return _into(ref, x, positions, out)
     fast = rope_fast_args(x, positions, rotary_dim, layout, scaling) if x.numel() else None
