@@ -136,13 +136,6 @@ def test_pe_sinusoidal(drawn, dtype, d):
     _same("pe-sinusoidal", lib, lambda k: refpe.pe_sinusoidal(p, d, dtype=dtype, kernel=k))
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=False,
-    reason="the NumPy rope kernel (also PyTorch CPU's) drifts from the reference's exact phase "
-    "as the position grows: float64, 9.6 ulp at p = 4095, 82 at 65535, 772 at 2**20; the exact "
-    "cos/sin tables of kernels/rotary.py are to close it, then this mark goes",
-)
 @PARITY
 @given(integers(), st.sampled_from(["float32", "float64"]), st.sampled_from(LAYOUTS))
 def test_rope(drawn, dtype, layout):

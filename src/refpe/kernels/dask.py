@@ -102,7 +102,7 @@ def pe_sinusoidal_dask(
         PE[p, 2i] = \sin(p\,\omega_i),\quad PE[p, 2i+1] = \cos(p\,\omega_i)
 
     An int ``n``: rows in blocks of ``chunks`` rows (default: 128 MiB of output per block),
-    each built by :func:`~refpe.kernels.positional.sinusoid_table` with the block's first
+    each built by :func:`~refpe.kernels.positional.build_sinusoid_table` with the block's first
     row as its offset; the range ``[offset, offset + n)`` is checked at call time without
     data (the NumPy reference is asked about its two ends). A Dask array of positions:
     ``refpe.pe_sinusoidal`` with NumPy per block (rechunked to ``chunks`` when given); each
