@@ -72,7 +72,7 @@ register(
         id="alibi",
         title="ALiBi: attention with linear biases",
         latex=r"B_{h,i,j} = m_h (j - i)\ \text{(causal)},\ -m_h |j - i|,\ m_h = 2^{-8h/H}",
-        sources=("Press, Smith & Lewis (2022), ALiBi"),
+        sources=("Press, Smith & Lewis (2022), ALiBi",),
         function=alibi,
         domain={
             "num_heads": "int >= 1",
