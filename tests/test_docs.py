@@ -113,7 +113,7 @@ def test_every_erratum_has_a_demonstration():
 
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
-_TEXT_UNDERSCORE = re.compile(r"\\text(?:tt|rm|it|bf)?\{[^}]*\\_")
+_TEXT_UNDERSCORE = re.compile(r"\\text(?:tt|rm|it|bf)?\{[^}]*\\[_#%&$]")
 
 
 def _latex_texts() -> list[tuple[str, str]]:
@@ -144,13 +144,14 @@ def test_latex_has_no_control_characters_or_escaped_underscores_in_text():
            for where, t in texts if (m := _CONTROL.search(t))]  # fmt: skip
     assert not bad, f"control characters (a non-raw \\t, \\f, \\b... in LaTeX): {bad[:5]}"
     escaped = [where for where, t in texts if _TEXT_UNDERSCORE.search(t)]
-    assert not escaped, f"\\text{{..\\_..}} renders a backslash; use \\mathrm: {escaped}"
+    assert not escaped, f"\\text{{..\\_..}} renders a backslash; use \\mathrm or \\mathtt: {escaped}"
 
 
 def test_latex_check_catches_planted_mistakes():
     assert _CONTROL.search("y = \\cos(p\theta)")  # "\t" of a non-raw string: a TAB
     assert _CONTROL.search("\frac12")  # "\f": a form feed
     assert _TEXT_UNDERSCORE.search(r"\text{scale\_grad}")
+    assert _TEXT_UNDERSCORE.search(r"\texttt{\#\#}")  # MathJax shows both backslashes
     assert not _TEXT_UNDERSCORE.search(r"\mathrm{fan\_in}")
 
 

@@ -197,9 +197,8 @@ def which_table(rows: list[dict[str, Any]]) -> str:
     keep.sort(key=lambda r: (WHICH_SPECS.index(r["spec"]), str(r.get("library"))))
     table = [
         (
-            escape(r.get("library", "")),
-            spec_ref(r["spec"]),
             escape(r.get("subject", "")),
+            spec_ref(r["spec"]),
             escape(r.get("layout", "") or "–"),
             escape(r.get("schedule", "") or r.get("scalings", "") or "–"),
             escape(r.get("offset", "") or "–"),
@@ -207,9 +206,9 @@ def which_table(rows: list[dict[str, Any]]) -> str:
         for r in keep
     ]
     return list_table(
-        ("library", "spec", "implementation", "layout", "schedule / scalings", "positions"),
+        ("implementation", "spec", "layout", "schedule / scalings", "positions"),
         table,
-        "12 11 20 19 20 18",
+        "26 12 20 22 20",
     )
 
 
