@@ -144,7 +144,7 @@ def test_latex_has_no_control_characters_or_escaped_underscores_in_text():
            for where, t in texts if (m := _CONTROL.search(t))]  # fmt: skip
     assert not bad, f"control characters (a non-raw \\t, \\f, \\b... in LaTeX): {bad[:5]}"
     escaped = [where for where, t in texts if _TEXT_UNDERSCORE.search(t)]
-    assert not escaped, f"\\text{{..\\_..}} renders a backslash; use \\mathrm or \\mathtt: {escaped}"
+    assert not escaped, f"\\text{{..\\_..}} shows a backslash; use \\mathtt: {escaped}"
 
 
 def test_latex_check_catches_planted_mistakes():
