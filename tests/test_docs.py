@@ -111,6 +111,13 @@ def test_every_erratum_has_a_demonstration():
     assert not missing, f"errata without a doctest in docs/_ext/refpe_demos.py: {missing}"
 
 
+def test_check_yours_section_on_every_spec_page():
+    for s in refpe.specs():
+        page = refpe_docs.spec_page(s, [], None)
+        assert "Check yours\n---" in page and f'check(my_function, "{s.id}")' in page, s.id
+    assert "apply_rotary_pos_emb" in refpe_docs.spec_page(refpe.spec("rope"), [], None)
+
+
 def test_doctests_pass(site):
     done = sphinx("doctest", site / "doctest", site / "doctrees")
     output = (site / "doctest" / "output.txt").read_text(encoding="utf-8")
@@ -140,6 +147,14 @@ def test_cli_and_api_pages_cover_everything():
         assert f":: {refpe_docs.public_path(s.function)}\n" in api, s.id
     for name in ("check", "run", "Plan"):
         assert f":: refpe.conformance.{name}\n" in api
+    assert api.index("Summary\n---") < api.index("Formulas (``refpe``)")
+
+
+def test_crosswalk_lists_third_party_conventions_only():
+    page = refpe_docs.conventions_page()
+    assert "kernel:" not in page and "not installed" not in page
+    assert "Which convention does my library use?" in page
+    assert "transformers.LlamaRotaryEmbedding" in page
 
 
 def _plain(x):
@@ -335,7 +350,10 @@ PAGE_STATE = """(async () => {
   return {
     title: document.title,
     math: document.querySelectorAll("mjx-container").length,
-    mathErrors: document.querySelectorAll("mjx-merror").length,
+    mathErrors: document.querySelectorAll("mjx-merror, [data-mjx-error]").length,
+    backslashes: document.querySelectorAll("mjx-container mjx-c.mjx-c5C").length,
+    unrendered: [...document.querySelectorAll("span.math, div.math")]
+        .filter(e => !e.querySelector("mjx-container")).length,
     images: [...document.images].map(i => [i.getAttribute("src"), i.naturalWidth]),
     matrix: document.querySelectorAll(".refpe-matrix td").length,
   };
@@ -358,7 +376,22 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_pages_render_in_chromium(server, tmp_path):
+def _plant_broken_math(root: Path) -> str:
+    """A copy of a spec page with three broken formulas: the check must see each kind."""
+    page = (root / "_generated" / "specs" / "rope.html").read_text(encoding="utf-8")
+    span = '<p><span class="math notranslate nohighlight">{}</span></p>'
+    broken = span.format(r"\(\frac{1}\)")  # a MathJax error: \frac without its argument
+    broken += span.format(r"\(\text{scale\_grad}\)")  # a backslash shown
+    broken += span.format(r"\(x^{\)")  # unbalanced: MathJax leaves it as text
+    broken += "</article>"
+    (root / "_generated" / "specs" / "planted.html").write_text(
+        page.replace("</article>", broken, 1), encoding="utf-8"
+    )
+    return "_generated/specs/planted.html"
+
+
+def test_pages_render_in_chromium(server, site, tmp_path):
+    server_root = site / "html"
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
     browser = Browser(tmp_path / "profile")
@@ -378,7 +411,10 @@ def test_pages_render_in_chromium(server, tmp_path):
             "index": "index.html",
             "formula": "_generated/specs/pe-sinusoidal.html",
             "conformance": "_generated/conformance.html",
+            "api": "_generated/api.html",
+            "planted": _plant_broken_math(server_root),
         }
+        pages |= {s.id: f"_generated/specs/{s.id}.html" for s in refpe.specs()}
         states = {}
         for name, path in pages.items():
             browser.send("Page.navigate", {"url": f"{server}/{path}"}, session=session)
@@ -390,12 +426,19 @@ def test_pages_render_in_chromium(server, tmp_path):
                 timeout=60,
             )
             states[name] = state = result["result"]["value"]
-            shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
-            png = base64.b64decode(shot["data"])
-            (tmp_path / f"{name}.png").write_bytes(png)
-            assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, name
+            if name in ("index", "formula", "conformance"):
+                shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
+                png = base64.b64decode(shot["data"])
+                (tmp_path / f"{name}.png").write_bytes(png)
+                assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, name
             assert not [src for src, w in state["images"] if w <= 0], (name, state["images"])
+            if name == "planted":  # the check can fail: a broken formula is caught
+                assert state["mathErrors"] >= 1 and state["backslashes"] >= 1, state
+                assert state["unrendered"] >= 1, state
+                continue
             assert state["mathErrors"] == 0, name
+            assert state["unrendered"] == 0, f"{name}: a formula MathJax did not typeset"
+            assert state["backslashes"] == 0, f"{name}: a backslash is shown in a formula"
         requests = [
             e["params"]["request"]["url"]
             for e in browser.events
@@ -407,6 +450,7 @@ def test_pages_render_in_chromium(server, tmp_path):
     assert states["formula"]["math"] >= 3, states["formula"]
     assert len(states["formula"]["images"]) >= 3, states["formula"]
     assert states["conformance"]["matrix"] >= len(refpe.specs()), states["conformance"]
+    assert len(states["rope"]["images"]) >= 3, states["rope"]
     outside = [u for u in requests if not u.startswith((server, "data:", "about:"))]
     assert requests and not outside, f"requests left the machine: {outside[:5]}"
 

@@ -8,7 +8,6 @@ no figure.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +29,7 @@ def sinusoid_layouts(refpe: Any) -> Any:
         ax.set_title(f'layout="{layout}"')
         ax.set_xlabel("column (feature)")
     axes[0].set_ylabel("position p")
-    fig.colorbar(im, ax=axes, shrink=0.9)
+    fig.colorbar(im, ax=axes, shrink=0.9, label="PE[p, column] (unitless, -1 to 1)")
     return fig
 
 
@@ -94,6 +93,8 @@ def rope_rotation(refpe: Any) -> Any:
             label=rf"pair {k}: $\theta_{k}$ = {float(theta[k]):.3g}",
         )
     ax.set_aspect("equal")
+    ax.set_xlabel("first feature of the pair, y[2k]")
+    ax.set_ylabel("second feature of the pair, y[2k+1]")
     ax.set_title("RoPE: each pair turns by p·θ_i (p = 0..24, base 10)")
     ax.legend(fontsize=7, loc="lower left")
     return fig
@@ -116,8 +117,9 @@ def rope_relative(refpe: Any) -> Any:
     for m in (15, 30, 47):
         n = np.arange(m + 1)
         b.plot(m - n, scores[m, n], lw=1.2, label=f"m = {m}")
-    b.set_xlabel("m - n")
-    b.set_title("the same score curve from every m")
+    b.set_xlabel("m - n (query position minus key position)")
+    b.set_ylabel("score (unitless)")
+    b.set_title("the same score curve from every m (the curves coincide)")
     b.legend()
     return fig
 
@@ -134,10 +136,12 @@ def alibi_matrices(refpe: Any) -> Any:
             ax = axes[row, col]
             im = ax.imshow(bias[h], cmap="magma", interpolation="nearest")
             ax.set_title(rf"head {h}: $m = 2^{{{int(np.log2(slopes[h]))}}}$")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            fig.colorbar(im, ax=ax, shrink=0.7)
-        axes[row, 0].set_ylabel("causal (future blank)" if causal else "bidirectional")
+            ax.set_xticks([0, T - 1])
+            ax.set_yticks([0, T - 1])
+            ax.set_xlabel("key j", fontsize=7)
+            fig.colorbar(im, ax=ax, shrink=0.7, label="bias")
+        kind = "causal (future blank)" if causal else "bidirectional"
+        axes[row, 0].set_ylabel(f"{kind}\nquery i")
     fig.suptitle(f"ALiBi biases, H = {H} heads, {T} x {T} (query rows, key columns)")
     return fig
 
@@ -163,7 +167,7 @@ def t5_buckets(refpe: Any) -> Any:
     b.set_title(f"bucket map, {T} x {T}, bidirectional")
     b.set_xlabel("key position")
     b.set_ylabel("query position")
-    fig.colorbar(im, ax=b, shrink=0.85)
+    fig.colorbar(im, ax=b, shrink=0.85, label="bucket index")
     return fig
 
 
@@ -219,7 +223,9 @@ def init_framework(refpe: Any) -> Any:
         w = refpe.init_framework_default(shape, framework=fw, kind=kind, seed=0)
         ax.hist(np.asarray(w).ravel(), bins=80, density=True, color="C0")
         ax.set_title(title, fontsize=8)
+        ax.set_xlabel("weight value")
         ax.set_yticks([])
+    axes[0].set_ylabel("density")
     return fig
 
 
@@ -255,8 +261,10 @@ def sinusoid_2d(refpe: Any) -> Any:
     for ax, col in zip(axes, (0, 1, d // 2, d // 2 + 1), strict=True):
         ax.imshow(table[:, col].reshape(h, w), cmap="RdBu_r", vmin=-1, vmax=1)
         ax.set_title(f"column {col}")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_xlabel("patch column c")
+        ax.set_ylabel("patch row r")
+        ax.set_xticks([0, w - 1])
+        ax.set_yticks([0, h - 1])
     fig.suptitle(f"2-D sin-cos table, {h} x {w} patches, d = {d}, base 100: columns on the grid")
     return fig
 
@@ -383,28 +391,22 @@ def render(fn: Callable[[Any], Any], refpe: Any) -> tuple[bytes, int]:
     return buf.getvalue(), width
 
 
-def bench_sweeps(data: dict[str, Any]) -> Any:
-    """Time against size for each swept benchmark of a ``refpe-bench/1`` report (log-log)."""
-    sweeps = data.get("sweeps") or []
-    cols = 3
-    rows = max(1, math.ceil(len(sweeps) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.2 * rows), squeeze=False)
-    for ax, sw in zip(axes.ravel(), sweeps, strict=False):
-        axis = sw["axis"]
-        xs = [p[axis] for p in sw["points"]]
-        labels = sorted({k for p in sw["points"] for k in p["seconds"]})
-        for label in labels:
-            ys = [p["seconds"].get(label) for p in sw["points"]]
-            pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y]
-            if pts:
-                ax.loglog(*zip(*pts, strict=True), marker="o", ms=3, label=label)
-        fixed = ", ".join(f"{k}={v}" for k, v in sw.get("fixed", {}).items())
-        ax.set_title(f"{sw['spec']} · {sw['backend']} ({fixed})", fontsize=9)
-        ax.set_xlabel(axis)
-        ax.set_ylabel("seconds (median)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    for ax in axes.ravel()[len(sweeps) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
+def bench_sweep(sw: dict[str, Any]) -> Any:
+    """One swept benchmark of a ``refpe-bench/1`` report: median time against size, log-log."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
+    axis = sw["axis"]
+    xs = [p[axis] for p in sw["points"]]
+    styles = ("o-", "s--", "^-.", "d:", "v-", "x--")
+    labels = sorted({k for p in sw["points"] for k in p["seconds"]})
+    for n, label in enumerate(labels):
+        ys = [p["seconds"].get(label) for p in sw["points"]]
+        pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y]
+        if pts:
+            ax.loglog(*zip(*pts, strict=True), styles[n % len(styles)], ms=4, label=label)
+    fixed = ", ".join(f"{k}={v}" for k, v in sw.get("fixed", {}).items())
+    ax.set_title(f"{sw['spec']} on {sw['backend']} ({fixed})")
+    ax.set_xlabel(f"{axis} (elements along the swept axis)")
+    ax.set_ylabel("median time (s)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     return fig

@@ -37,7 +37,7 @@ def embedding_grad(
 
         \frac{\partial L}{\partial W_v} = \sum_{s:\ \mathrm{ids}_s = v}
             \frac{\partial L}{\partial \mathrm{out}_s}
-            \;\Big/\; \begin{cases} n_v & \text{scale\_grad\_by\_freq} \\ 1 \end{cases},
+            \;\Big/\; \begin{cases} n_v & \mathtt{scale\_grad\_by\_freq} \\ 1 \end{cases},
         \qquad n_v = \#\{s : \mathrm{ids}_s = v\}
 
     then set to 0 for ``padding_idx`` and for frozen rows. ``ids`` is an integer array of

@@ -88,7 +88,7 @@ def init_normal(
     .. math::
 
         W = \mu + \sigma Z, \qquad Z_{jk} \sim \mathcal N(0, 1)
-        \ \text{from}\ \texttt{default\_rng(seed).standard\_normal}
+        \ \text{from}\ \mathtt{default\_rng(seed).standard\_normal}
 
     Source: seed 004 §1 (正态分布, ``torch.randn(dim) * 0.02``).
 
@@ -118,7 +118,7 @@ def init_uniform(
     .. math::
 
         W = \mu + a\,(2U - 1), \qquad U_{jk} \sim U[0, 1)
-        \ \text{from}\ \texttt{default\_rng(seed).random}
+        \ \text{from}\ \mathtt{default\_rng(seed).random}
 
     Source: seed 004 §1 (均匀分布 "在区间 [-a, a] 内均匀采样").
 
@@ -222,8 +222,8 @@ def init_framework_default(
         \end{array}
 
     PyTorch's ``nn.Linear`` calls ``kaiming_uniform_(w, a=sqrt(5))``: bound
-    :math:`\text{gain}\sqrt{3/\text{fan\_in}}` with gain :math:`\sqrt{2/(1+a^2)} = \sqrt{1/3}`,
-    i.e. :math:`1/\sqrt{\text{fan\_in}}`, and ``fan_in = shape[1]`` for its ``(out, in)``
+    :math:`\text{gain}\sqrt{3/\mathrm{fan\_in}}` with gain :math:`\sqrt{2/(1+a^2)} = \sqrt{1/3}`,
+    i.e. :math:`1/\sqrt{\mathrm{fan\_in}}`, and ``fan_in = shape[1]`` for its ``(out, in)``
     weight. Keras' ``Dense`` kernel is ``(in, out)`` with ``glorot_uniform``; Keras'
     ``Embedding`` uses ``"uniform"``, ``RandomUniform(-0.05, 0.05)``. ``tf`` means the raw
     ``tf.random.uniform(shape)`` of seed 000 §4's code (defaults ``minval=0, maxval=1``);

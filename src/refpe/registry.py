@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-#: Unit round-off scale of each floating dtype: ``eps = 2**-(mantissa bits)``.
+#: Unit round-off scale of each floating dtype, ``eps = 2**-(mantissa bits)``.
 EPS: Mapping[str, float] = {
     "float64": 2.0**-52,
     "float32": 2.0**-23,
@@ -136,8 +136,9 @@ class Spec:
     #: dtypes the spec is checked in (float16/bfloat16 only where meaningful).
     dtypes: tuple[str, ...] = ("float64", "float32")
     #: The position (or the distance between positions) each element of the first output stands
-    #: for: ``positions(inputs)`` is an integer array broadcastable to that output's shape. It
-    #: gives the horizon (the largest position within the exact bound); ``None``: no positions.
+    #: for; ``positions(inputs)`` is an integer array broadcastable to that output's shape. It
+    #: gives the horizon (the largest position within the exact bound); ``None`` when the spec
+    #: has no positions.
     positions: Callable[[Mapping[str, Any]], Any] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
 

@@ -1,6 +1,6 @@
 """Relative position biases added to attention scores: ALiBi and T5's bucketed bias.
 
-Beyond the seeds (FORMULAS.md §6): Press, Smith & Lewis (2022), *Train Short, Test Long:
+Beyond the seeds: Press, Smith & Lewis (2022), *Train Short, Test Long:
 Attention with Linear Biases*; Raffel et al. (2020), *Exploring the Limits of Transfer
 Learning with a Unified Text-to-Text Transformer* (T5).
 """

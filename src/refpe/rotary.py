@@ -1,6 +1,6 @@
 """Rotary position embedding (RoPE) and its frequency rescalings.
 
-Beyond the seeds (FORMULAS.md §6): Su et al. (2021), *RoFormer: Enhanced Transformer with
+Beyond the seeds: Su et al. (2021), *RoFormer: Enhanced Transformer with
 Rotary Position Embedding*, and the context-extension rules published after it.
 """
 
@@ -251,8 +251,9 @@ def rope_inv_freq(
 
     .. math::
 
-        \theta_i = b^{-2i/r},\ i < r/2, \qquad \theta'_i = g(\theta_i; \text{scaling}),
-        \qquad a = \text{attention factor}
+        \theta_i = b^{-2i/r},\quad i < r/2
+
+        \theta'_i = g(\theta_i;\ \mathrm{scaling}),\quad a = \text{attention factor}
 
     with :math:`g` the ``rope_type``'s rule in :data:`ROPE_SCALINGS` (``default``, ``linear``,
     ``ntk``, ``dynamic``, ``yarn``, ``llama3``, ``longrope``; each function's docstring
@@ -318,7 +319,7 @@ def rope(
     ``positions`` is an int ``T`` (``0..T-1``) or an integer array broadcasting against
     ``x.shape[:-1]``, e.g. ``(T,)`` or per-row offsets ``(batch, 1, T)`` for cached decoding.
 
-    Source: Su et al. (2021), *RoFormer*, eq. (34); FORMULAS.md §6 ``rope``.
+    Source: Su et al. (2021), *RoFormer*, eq. (34) (arXiv:2104.09864).
 
     Precision: :math:`\theta_i` to 60 digits on the host; :math:`\cos`, :math:`\sin` of the
     exact phase :math:`p\,\theta_i` (:func:`refpe._precision.sin_cos`: within one ulp at
@@ -378,7 +379,8 @@ def rope_permute(
     ``w`` has shape ``(heads * head_dim, ...)`` (a weight or a bias); for a key projection
     with grouped-query attention pass ``num_kv_heads``, the number of heads ``w`` holds.
 
-    Source: FORMULAS.md §6 ``rope``; Hugging Face transformers, LLaMA conversion script.
+    Source: Hugging Face transformers, LLaMA conversion script
+    (``convert_llama_weights_to_hf.py``, ``permute``).
 
     Precision: a permutation, bit-exact.
     """

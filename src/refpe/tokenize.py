@@ -176,7 +176,7 @@ class WordPiece(_Tokenizer):
     .. math::
 
         \mathrm{piece}(s) = \operatorname*{arg\,max}_{e}\,\{\, e : p_s\, c_s \dots c_e \in V \},
-        \quad p_s = \begin{cases} \varepsilon & s = 1 \\ \texttt{\#\#} & s > 1\end{cases}
+        \quad p_s = \begin{cases} \varepsilon & s = 1 \\ \mathtt{\#\#} & s > 1\end{cases}
 
     If some position has no piece, or :math:`n >` ``max_chars`` (100), the whole word is
     ``[UNK]``.

@@ -4,7 +4,7 @@
 >>> report = check(my_sinusoid, spec="pe-sinusoidal")     # doctest: +SKIP
 >>> report.ok, report.worst                                 # doctest: +SKIP
 
-``func`` takes the arguments of the refpe public function for that spec (FORMULAS.md §7)
+``func`` takes the arguments of the refpe public function for that spec (its page in the catalogue)
 in the array library named by ``backend``; keywords it does not accept are not passed, and a
 case that needs one is reported as skipped with the reason. Defaults are not assumed: a case
 that relies on the refpe function's default for a convention (``layout='half'``,

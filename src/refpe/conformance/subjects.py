@@ -26,9 +26,9 @@ class Subject:
     library: str
     call: Callable[[Mapping[str, Any], str], Any]
     dtypes: tuple[str, ...] = ("float32", "float64")
-    #: The conventions this implementation uses (layout, schedule, offset, ...): crosswalk data.
+    #: The conventions this implementation uses (layout, schedule, offset, ...), for the crosswalk.
     convention: Mapping[str, str] = field(default_factory=dict)
-    #: Returns a reason when a case does not apply to this subject (then: skipped).
+    #: Returns a reason when a case does not apply to this subject (the case is then skipped).
     applies: Callable[[Case], str | None] | None = None
     #: Returns a reason when this subject is known to differ by convention on a case.
     differs: Callable[[Case], str | None] | None = None

@@ -50,7 +50,6 @@ register(
             "Chen, Xie & He (2021), MoCo v3",
             "He et al. (2022), MAE, util/pos_embed.py",
             "seed 001 §8.2 (多模态位置嵌入)",
-            "FORMULAS.md §6",
         ),
         function=pe_sinusoidal_2d,
         domain={

@@ -109,7 +109,7 @@ register(
         id="alibi",
         title="ALiBi: attention with linear biases",
         latex=r"B_{h,i,j} = m_h (j - i)\ \text{(causal)},\ -m_h |j - i|,\ m_h = 2^{-8h/H}",
-        sources=("Press, Smith & Lewis (2022), ALiBi", "FORMULAS.md §6"),
+        sources=("Press, Smith & Lewis (2022), ALiBi",),
         function=alibi,
         domain={
             "num_heads": "int >= 1",
@@ -147,7 +147,7 @@ register(
         id="t5-bias",
         title="T5 relative position buckets and bias",
         latex=r"A_{h,i,j} = T[\operatorname{bucket}(j - i), h]",
-        sources=("Raffel et al. (2020), T5 §2.1", "Hugging Face T5Attention", "FORMULAS.md §6"),
+        sources=("Raffel et al. (2020), T5 §2.1", "Hugging Face T5Attention"),
         function=t5_bias,
         domain={
             "table": "float array (num_buckets, heads)",

@@ -209,8 +209,8 @@ register(
     Spec(
         id="rope",
         title="Rotary position embedding",
-        latex=r"y = a\,(x \cos(p	heta) + \mathrm{rot}(x) \sin(p	heta)),\ 	heta_i = b^{-2i/r}",
-        sources=("Su et al. (2021), RoFormer", "FORMULAS.md §6", "seed 001 (位置嵌入, background)"),
+        latex=r"y = a\,(x \cos(p\theta) + \mathrm{rot}(x) \sin(p\theta)),\ \theta_i = b^{-2i/r}",
+        sources=("Su et al. (2021), RoFormer", "seed 001 (位置嵌入, background)"),
         function=rope,
         domain={
             "x": "float array (..., T, head_dim)",
@@ -251,7 +251,7 @@ register(
     Spec(
         id="rope-scaling",
         title="RoPE frequency rescalings (linear, NTK, dynamic, YaRN, Llama 3.1, LongRoPE)",
-        latex=r"	heta'_i = f_{	ext{type}}(	heta_i;\ s, L_0, L),\ (	heta', a)",
+        latex=r"\theta'_i = f_{\mathrm{type}}(\theta_i;\ s, L_0, L),\ (\theta', a)",
         sources=(
             "Chen et al. (2023), Positional Interpolation",
             "bloc97 (2023), NTK-aware scaled RoPE; emozilla (2023), dynamic NTK",

@@ -60,7 +60,7 @@ register(
         id="tok-wordpiece",
         title="WordPiece (BERT)",
         latex=r"\mathrm{piece}(s) = \operatorname*{arg\,max}_e \{ e : p_s\,c_s..c_e \in V \},"
-        r"\ p_1 = \varepsilon,\ p_{s>1} = \texttt{\#\#}",
+        r"\ p_1 = \varepsilon,\ p_{s>1} = \mathtt{\#\#}",
         sources=("seed 004 §4", "Devlin et al. 2019 (BERT)", "Wu et al. 2016 (GNMT)"),
         function=tok_wordpiece,
         domain={"text": "any str", "vocab": "BERT vocab (token -> id)", "max_chars": ">= 1"},
