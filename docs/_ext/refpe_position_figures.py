@@ -168,7 +168,7 @@ def error_figure(spec: Any, curves: list[Curve], source: str) -> Any:
                              label=text)  # fmt: skip
             if reach is not None:
                 ax.axvline(max(reach, 1), color=line[0].get_color(), lw=0.8, ls=":")
-        ax.axhline(K, color="k", lw=0.8, label=f"error model K = {K:g}")
+        ax.axhline(K, color="k", lw=0.8, label=f"exact bound K = {K:g}")
         top = max([K, *(v for c in curves if c[1] == dtype for _, v in c[2])])
         ax.set_ylim(1e-3 / 1.5, top * 300)  # room above the curves for the legend
         ax.set_xscale("log", base=2)
@@ -186,7 +186,7 @@ def error_figure(spec: Any, curves: list[Curve], source: str) -> Any:
 
 CAPTIONS = {
     "rope": "Normalised error of each RoPE implementation against the exact rotation, per "
-    "position. Below the black line (K) a result conforms; a dotted vertical line marks where "
+    "position. Below the black line (the exact bound K) a result passes; a dotted vertical line marks where "
     "an implementation's error first leaves the bound (its horizon). Implementations that "
     "round the angle p·θ in float32 grow with p; refpe reduces the phase exactly and stays "
     "flat. Curves that coincide are drawn over each other with different markers.",
