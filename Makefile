@@ -43,8 +43,8 @@ bench: $(VENV)/.test
 	$(VENV)/bin/refpe bench
 
 lint: $(VENV)/.test
-	$(VENV)/bin/ruff check src tests examples docs
-	$(VENV)/bin/ruff format --check src tests examples docs
+	$(VENV)/bin/ruff check src tests examples docs scripts
+	$(VENV)/bin/ruff format --check src tests examples docs scripts
 
 clean:
 	rm -rf $(VENV) build dist docs/_build docs/_generated *.egg-info

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ["src", "tests", "examples", "docs"]
+PATHS = ["src", "tests", "examples", "docs", "scripts"]
 
 
 def _ruff() -> str:

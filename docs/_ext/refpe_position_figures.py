@@ -186,12 +186,13 @@ def error_figure(spec: Any, curves: list[Curve], source: str) -> Any:
 
 CAPTIONS = {
     "rope": "Normalised error of each RoPE implementation against the exact rotation, per "
-    "position. Below the black line (the exact bound K) a result passes; a dotted vertical line marks where "
-    "an implementation's error first leaves the bound (its horizon). Implementations that "
-    "round the angle p·θ in float32 grow with p; refpe reduces the phase exactly and stays "
-    "flat. Curves that coincide are drawn over each other with different markers.",
+    "position. Below the black line (the exact bound K) a result passes; a dotted vertical "
+    "line marks where an implementation's error first leaves the bound (its horizon). "
+    "Implementations that round the angle p·θ in float32 grow with p; refpe reduces the phase "
+    "exactly and stays flat. Curves that coincide are drawn over each other with different "
+    "markers.",
     "pe-sinusoidal": "Normalised error of the sinusoid table against the exact table, per "
-    "position, in float32 and bfloat16; the black line is the error model's K and a dotted "
+    "position, in float32 and bfloat16; the black line is the exact bound K and a dotted "
     "vertical line an implementation's horizon. Implementations of other conventions "
     "(the t2t schedule) are judged on their own convention's cases in the conformance grid, "
     "not drawn here.",
