@@ -223,3 +223,39 @@ def test_t5_bias_offset_and_decoding():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def _thresholds_in_integers(e, s, d):
+    """Each bucket's smallest distance by the definition alone: big integers, no logarithm."""
+    out = []
+    n = e
+    for k in range(1, s):
+        while n**s * e**k < d**k * e**s:
+            n += 1
+        out.append(n)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("e", "s", "d"),
+    [
+        (8, 8, 128),
+        (4, 4, 64),
+        (16, 16, 2**20),
+        (64, 64, 2**31 - 1),
+        (3, 5, 3 * 7**5),
+        (512, 512, 10**6),
+    ],
+)
+def test_t5_bucket_boundaries_match_the_integer_definition(e, s, d):
+    # (4, 4, 64) and (3, 5, 3 * 7**5) put boundaries exactly on integers: n**s e**k == D**k e**s
+    from refpe.relative import _t5_thresholds
+
+    assert _t5_thresholds(e, s, d) == _thresholds_in_integers(e, s, d)
+
+
+def test_linear_defaults_of_an_empty_weight_are_empty():
+    for framework in ("torch", "keras"):
+        for shape in ((0, 0), (0, 5), (5, 0)):
+            w = refpe.init_framework_default(shape, framework=framework, kind="linear", seed=0)
+            assert w.shape == shape

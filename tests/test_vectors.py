@@ -361,3 +361,16 @@ def test_reader_never_unpickles():
     files = (V.__file__, _vectors_io.__file__, _vectors_write.__file__)
     src = "".join(open(f).read() for f in files)
     assert "pickle" not in src.replace("unpickles", "")
+
+
+@pytest.mark.parametrize(
+    "data", [b"\na 1", b"\na 1\n", b"\r\na 1\n", b"\n\na 1\nb 2\n", b"a 1\n\nb 2\n"]
+)
+def test_a_blank_line_before_a_row_is_refused(tmp_path, data):
+    # Blank lines may only end a file; one before the first row is as wrong as one inside.
+    p = tmp_path / "g"
+    p.write_bytes(data)
+    with pytest.raises(VectorFormatError, match=r"empty line inside the table"):
+        V.read(p, format="glove")
+    p.write_bytes(data.lstrip(b"\r\n").replace(b"\n\n", b"\n") + b"\n\n")
+    assert V.read(p, format="glove")[0][0] == "a"  # the same rows, blank lines at the end

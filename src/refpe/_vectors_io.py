@@ -216,7 +216,8 @@ def _lines(
 
     LF, CRLF and a lone CR each end a line (all become LF); a CR at the end of a chunk waits
     for the next chunk (it may be the first half of a CRLF). The last chunk is the rest of
-    the file, whatever it ends with.
+    the file, whatever it ends with; every chunk holds at least one line (an empty chunk is
+    one blank line).
     """
     tail = first
     while True:
@@ -228,7 +229,8 @@ def _lines(
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if not data:
-            yield buf
+            if buf:  # the last line, without its line end
+                yield buf
             return
         nl = buf.rfind(b"\n")
         body, tail = (buf[:nl], buf[nl + 1 :] + held) if nl >= 0 else (None, buf + held)
@@ -290,7 +292,7 @@ def text_blocks(
                 return
             continue
         words, rests, starts = [], [], []
-        for raw in body.split(b"\n") if body else []:
+        for raw in body.split(b"\n"):  # an empty body is one blank line
             if cut and rows == want:
                 break
             s = raw.rstrip(b" ")

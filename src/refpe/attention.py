@@ -13,6 +13,7 @@ from ._compat import (
     is_traced,
     namespace,
     require_broadcast,
+    require_elements,
     require_finite,
     require_float,
     require_positive_int,
@@ -250,6 +251,8 @@ def _check_qkv(q: Any, k: Any, v: Any) -> None:
             f"v must have shape {tuple(k.shape[:-1])} + (d_v,) to match k, got {tuple(v.shape)}"
         )
     require_broadcast("k's leading axes", tuple(k.shape[:-2]), tuple(q.shape[:-2]))
+    # the scores are (..., T_q, T_k): refused before the product allocates them
+    require_elements("the scores q.shape[:-1] * T_k", *q.shape[:-1], k.shape[-2])
 
 
 def _check_projections(x: Any, w_q: Any, w_k: Any, w_v: Any, w_o: Any, heads: int) -> None:
@@ -267,6 +270,8 @@ def _check_projections(x: Any, w_q: Any, w_k: Any, w_v: Any, w_o: Any, heads: in
         )
     if w_o.ndim != 2 or w_o.shape[0] != w_v.shape[1]:
         raise ValueError(f"w_o must have shape ({w_v.shape[1]}, d_out), got {tuple(w_o.shape)}")
+    t = x.shape[-2]
+    require_elements("the scores x.shape[:-2] * num_heads * T * T", *x.shape[:-2], heads, t, t)
 
 
 def _split_heads(t: Any, heads: int, xp: Any) -> Any:

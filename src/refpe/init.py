@@ -174,14 +174,16 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def _torch_linear(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    bound = 1.0 / math.sqrt(_fans(shape)[1])
+    fan_in = _fans(shape)[1]
+    bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0  # no fan in: no elements to draw
     return bound * (2.0 * g.random(shape) - 1.0)
 
 
 def _glorot(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     # the limit is the float64 constant sqrt(6 / (in + out)), as Keras computes it
     fan_in, fan_out = _fans(shape)
-    return math.sqrt(6.0 / (fan_in + fan_out)) * (2.0 * g.random(shape) - 1.0)
+    limit = math.sqrt(6.0 / (fan_in + fan_out)) if fan_in + fan_out else 0.0  # 0 elements
+    return limit * (2.0 * g.random(shape) - 1.0)
 
 
 #: The sampler of each ``(framework, kind)`` that :func:`init_framework_default` knows: a

@@ -25,6 +25,10 @@ from ._compat import (
 
 __all__ = ["alibi", "alibi_slopes", "t5_bias", "t5_bucket"]
 
+#: The most buckets :func:`t5_bucket` takes (T5 uses 32; the largest models, a few hundred):
+#: the exact bucket boundaries cost one comparison of big integers or logarithms per bucket.
+MAX_BUCKETS = 2**12
+
 
 def _geometric(num_heads: int) -> list[tuple[float, int]]:
     """``(exponent, g)`` per head: ``m_h = 2**exponent``, ``g`` its index in its geometric run."""
@@ -107,6 +111,20 @@ def alibi(
     return xp.astype(bias, resolve_dtype(xp, dtype, device))
 
 
+def _reaches(n: int, k: int, e: int, s: int, d: int) -> bool:
+    r"""Whether :math:`n^{s} e^{k} \ge D^{k} e^{s}`, exactly.
+
+    The logarithms decide when they are apart by far more than their rounding (each side is
+    a few float64 operations, within 4 ulp, about 5e-16 relative; the margin is 1e-12); the
+    big integers decide the rest.
+    """
+    lhs = s * math.log(n) + k * math.log(e)
+    rhs = k * math.log(d) + s * math.log(e)
+    if abs(lhs - rhs) > 1e-12 * (abs(lhs) + abs(rhs)):
+        return lhs > rhs
+    return n**s * e**k >= d**k * e**s
+
+
 def _t5_thresholds(max_exact: int, steps: int, max_distance: int) -> list[int]:
     r"""Smallest ``n`` in each log bucket ``k = 1..steps-1``, exactly, in integers.
 
@@ -116,9 +134,9 @@ def _t5_thresholds(max_exact: int, steps: int, max_distance: int) -> list[int]:
     out = []
     for k in range(1, s):
         n = max(e, math.ceil(e * (d / e) ** (k / s)))
-        while n > e and (n - 1) ** s * e**k >= d**k * e**s:
+        while n > e and _reaches(n - 1, k, e, s, d):
             n -= 1
-        while n**s * e**k < d**k * e**s:
+        while not _reaches(n, k, e, s, d):
             n += 1
         out.append(n)
     return out
@@ -157,7 +175,7 @@ def t5_bucket(
     """
     xp = namespace(relative_position=relative_position)
     relative_position = integer_array("relative_position", relative_position, xp)
-    b = require_positive_int("num_buckets", num_buckets)
+    b = require_positive_int("num_buckets", num_buckets, MAX_BUCKETS)
     if b < 2 or (bidirectional and b < 4):
         least = 4 if bidirectional else 2
         raise ValueError(f"num_buckets must be >= {least} (bidirectional={bidirectional}), got {b}")
@@ -203,7 +221,7 @@ def t5_bias(
     Precision: a gather, bit-exact in ``table.dtype``.
     """
     xp = namespace(table=table)
-    b = require_positive_int("num_buckets", num_buckets)
+    b = require_positive_int("num_buckets", num_buckets, MAX_BUCKETS)
     if table.ndim != 2 or table.shape[0] != b:
         raise ValueError(
             f"table must have shape (num_buckets={b}, heads), got {tuple(table.shape)}"
