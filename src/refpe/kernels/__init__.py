@@ -89,6 +89,8 @@ HOT: dict[str, Hot] = {
         "cupy": "cupy:embedding_grad_cupy",
                 "dask": "dask:embedding_grad_dask",
     }),
+    "alibi": Hot("alibi", {"dask": "dask_bias:alibi_dask"}),
+    "t5-bias": Hot("t5_bias", {"dask": "dask_bias:t5_bias_dask"}),
 }  # fmt: skip
 #: The entry-point group of other packages' kernels.
 GROUP = "refpe.kernels"
