@@ -391,16 +391,19 @@ def require_float(xp: Any, **arrays: Array) -> None:
             )
 
 
-def dask_chunks(chunks: Any, shape: tuple[int, ...], dtype: Any) -> tuple[tuple[int, ...], ...]:
+def dask_chunks(
+    chunks: Any, shape: tuple[int, ...], dtype: Any, given: Any = None
+) -> tuple[tuple[int, ...], ...]:
     """Dask's blocks of ``shape`` for ``chunks`` (an int, a tuple per axis, ``"auto"``), or
-    ``ValueError`` naming ``chunks``."""
+    ``ValueError`` naming ``chunks`` (as the caller ``given`` it)."""
     from dask.array.core import normalize_chunks
 
     try:
         return normalize_chunks(chunks, shape, dtype=dtype)
     except (ValueError, TypeError, ZeroDivisionError, NotImplementedError) as exc:
         raise ValueError(
-            f"chunks must be Dask chunks of the axes of shape {shape}, got chunks={chunks!r} "
+            f"chunks must be Dask chunks of the axes of shape {shape}, got "
+            f"chunks={chunks if given is None else given!r} "
             f"({exc})"
         ) from None
 
