@@ -140,6 +140,7 @@ def test_init_blocks_equal_the_host_draw(fn, options, shape, chunks, dtype):
     if options.get("kind") == "linear" and len(shape) != 2:
         pytest.skip("a linear weight is 2-D")
     got = fn(shape, seed=11, xp=da, chunks=chunks, dtype=dtype, **options)
+    assert refpe.last_kernel().startswith("refpe.kernels.dask_init.init_")
     assert got.chunks[0] == dask_init.row_blocks(chunks, shape, np.dtype(dtype).itemsize)
     assert all(len(c) == 1 for c in got.chunks[1:])
     np.testing.assert_array_equal(
@@ -172,7 +173,9 @@ def test_init_chunks_refused_outside_dask_and_checked_on_dask():
     with pytest.raises(ValueError, match=r"chunks is for Dask arrays only, got chunks=3"):
         refpe.init_normal((10, 4), seed=1, chunks=3)
     for bad in (0, (3, 3)):
-        with pytest.raises(ValueError, match=r"chunks must be Dask .* got chunks=" + re.escape(repr(bad))):
+        with pytest.raises(
+            ValueError, match=r"chunks must be Dask .* got chunks=" + re.escape(repr(bad))
+        ):
             refpe.init_uniform((10, 4), seed=1, chunks=bad, xp=da)
     assert refpe.init_normal((), seed=1, xp=da).compute() == refpe.init_normal((), seed=1)
     assert refpe.init_normal((0, 3), seed=1, xp=da, chunks=2).shape == (0, 3)
@@ -207,10 +210,14 @@ def test_graphs_pickle_and_run_in_other_processes():
 
 def test_blocks_run_on_a_local_cluster(cluster_client):
     a = refpe.alibi(8, 300, 200, xp=da, chunks=(64, 50), dtype="float32")
-    np.testing.assert_array_equal(cluster_client.compute(a).result(), refpe.alibi(8, 300, 200, dtype="float32"))
+    np.testing.assert_array_equal(
+        cluster_client.compute(a).result(), refpe.alibi(8, 300, 200, dtype="float32")
+    )
     w = refpe.init_truncated_normal((400, 16), seed=9, xp=da, chunks=33)
     np.testing.assert_array_equal(
         cluster_client.compute(w).result(), refpe.init_truncated_normal((400, 16), seed=9)
     )
     u = refpe.init_uniform((400, 16), seed=9, xp=da, chunks=33)
-    np.testing.assert_array_equal(cluster_client.compute(u).result(), refpe.init_uniform((400, 16), seed=9))
+    np.testing.assert_array_equal(
+        cluster_client.compute(u).result(), refpe.init_uniform((400, 16), seed=9)
+    )

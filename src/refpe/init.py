@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._compat import (
+    dask_chunks,
     default_namespace,
     from_host,
     refuse_chunks,
@@ -69,26 +70,17 @@ def _draw(
     xp: Any,
     device: Any,
     chunks: Any = None,
-    kind: str = "normal",
-    blocks: Any = None,
 ) -> Any:
-    """``sample(default_rng(seed), shape)`` rounded once to ``dtype`` on ``xp``; on Dask,
-    row blocks drawn from the seed (:mod:`refpe.kernels.dask_init`: ``kind`` says how,
-    ``blocks`` replaces ``sample`` there when given)."""
+    """``sample(default_rng(seed), shape)`` rounded once to ``dtype`` on ``xp`` (on Dask,
+    in the row blocks ``chunks``)."""
+    dims, s = _require_shape(shape), _require_seed(seed)
     xp = default_namespace(xp)
-    dask = hasattr(xp.empty(0), "rechunk")  # a lazy array: the size is a block's
-    dims, s = _require_shape(shape, not dask), _require_seed(seed)
-    refuse_chunks(chunks, dask)
+    refuse_chunks(chunks, hasattr(xp.empty(0), "rechunk"))
     dt = resolve_dtype(xp, dtype, device)
-    if dask and device is None:
-        from .kernels.dask_init import draw_dask, row_blocks
-
-        y = draw_dask(sample if blocks is None else blocks, kind, dims, s, dt, chunks)
-        if y is not NotImplemented:
-            return y
-        row_blocks(chunks, dims, 8)  # the chunks checked where the host draws
-        require_elements("shape", *dims)
-    return from_host(sample(np.random.default_rng(s), dims), xp, dt, device)
+    y = from_host(sample(np.random.default_rng(s), dims), xp, dt, device)
+    if chunks is not None and dims:
+        y = y.rechunk(dask_chunks((chunks,) + (-1,) * (len(dims) - 1), dims, "float64", chunks))
+    return y
 
 
 def _normal(mu: float, sd: float, g: np.random.Generator, s: tuple[int, ...]) -> np.ndarray:
@@ -128,11 +120,11 @@ def init_normal(
 
     Dask only (``xp=dask.array``): ``chunks`` are the rows per block (an int, or Dask's
     chunks of the first axis; default about 128 MiB per block), drawn from the seed as the
-    single array is, bit for bit (:mod:`refpe.kernels.dask_init`).
+    single array is, bit for bit (the Dask kernel, :mod:`refpe.kernels.dask_init`).
     """
     sd, mu = _require_spread("std", std), require_real("mean", mean)
     sample = functools.partial(_normal, mu, sd)
-    return _draw(shape, seed, sample, dtype, xp, device, chunks, "normal")
+    return _draw(shape, seed, sample, dtype, xp, device, chunks)
 
 
 def init_uniform(
@@ -160,11 +152,11 @@ def init_uniform(
 
     Dask only (``xp=dask.array``): ``chunks`` are the rows per block (an int, or Dask's
     chunks of the first axis; default about 128 MiB per block), drawn from the seed as the
-    single array is, bit for bit (:mod:`refpe.kernels.dask_init`).
+    single array is, bit for bit (the Dask kernel, :mod:`refpe.kernels.dask_init`).
     """
     half, mu = _require_spread("a", a), require_real("mean", mean)
     sample = functools.partial(_uniform, mu, half)
-    return _draw(shape, seed, sample, dtype, xp, device, chunks, "uniform")
+    return _draw(shape, seed, sample, dtype, xp, device, chunks)
 
 
 def _truncated(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -204,11 +196,11 @@ def init_truncated_normal(
 
     Dask only (``xp=dask.array``): ``chunks`` are the rows per block (an int, or Dask's
     chunks of the first axis; default about 128 MiB per block), drawn from the seed as the
-    single array is, bit for bit (:mod:`refpe.kernels.dask_init`).
+    single array is, bit for bit (the Dask kernel, :mod:`refpe.kernels.dask_init`).
     """
     sd, mu = _require_spread("std", std), require_real("mean", mean)
     sample = functools.partial(_truncated_normal, mu, sd)
-    return _draw(shape, seed, sample, dtype, xp, device, chunks, "truncated", (mu, sd))
+    return _draw(shape, seed, sample, dtype, xp, device, chunks)
 
 
 def _truncated_normal(mu: float, sd: float, g: np.random.Generator, s: tuple) -> np.ndarray:
@@ -299,7 +291,7 @@ def init_framework_default(
 
     Dask only (``xp=dask.array``): ``chunks`` are the rows per block (an int, or Dask's
     chunks of the first axis; default about 128 MiB per block), drawn from the seed as the
-    single array is, bit for bit (:mod:`refpe.kernels.dask_init`).
+    single array is, bit for bit (the Dask kernel, :mod:`refpe.kernels.dask_init`).
     """
     sample = FRAMEWORK_DEFAULTS.get((framework, kind))
     if sample is None:
@@ -307,5 +299,4 @@ def init_framework_default(
         raise ValueError(
             f"unknown framework/kind combination ({framework!r}, {kind!r}); known: {known}"
         )
-    kind = "normal" if sample is _standard_normal else "uniform"
-    return _draw(shape, seed, sample, dtype, xp, device, chunks, kind)
+    return _draw(shape, seed, sample, dtype, xp, device, chunks)

@@ -110,7 +110,6 @@ def alibi_dask(
 
     Source: Press, Smith & Lewis (2022) §3. Precision: the NumPy reference's, bit for bit.
     """
-    import dask.array as da
 
     from refpe._compat import MAX_WIDTH
 

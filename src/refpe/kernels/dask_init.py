@@ -32,13 +32,21 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from .dask import BLOCK_BYTES
 
-__all__ = ["draw_dask", "row_blocks"]
+__all__ = [
+    "draw_dask",
+    "init_framework_default_dask",
+    "init_normal_dask",
+    "init_truncated_normal_dask",
+    "init_uniform_dask",
+    "row_blocks",
+]
 
 
 def row_blocks(chunks: Any, dims: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
@@ -149,7 +157,7 @@ def draw_dask(
     rows = row_blocks(chunks, dims, dt.itemsize)
     if not dims or 0 in dims:
         return NotImplemented  # no draws, or one: the host's
-    starts = np.cumsum((0,) + rows[:-1]).tolist()
+    starts = np.cumsum((0, *rows[:-1])).tolist()
     if kind == "uniform":
         rows_ = da.from_array(np.asarray(starts), chunks=1)
         return da.map_blocks(
@@ -186,5 +194,71 @@ def draw_dask(
 def _block_at(start: np.ndarray, seed: int, rows: tuple, sample: Any, dims: tuple, dt: str) -> Any:
     """The uniform-based block that starts at row ``start[0]``."""
     s = int(start[0])
-    k = int(np.searchsorted(np.cumsum((0,) + rows), s))
+    k = int(np.searchsorted(np.cumsum((0, *rows)), s))
     return _uniform_block(seed, s, rows[k], sample, dims, dt).reshape((rows[k], *dims[1:]))
+
+
+def _dask(kind: str, shape: Any, seed: Any, sample: Any, dtype: Any, xp: Any, device: Any,
+          chunks: Any, blocks: Any = None) -> Any:  # fmt: skip
+    """The initialiser's draw in row blocks: the reference's checks (the size limit is a
+    block's: nothing else is in memory at once), then :func:`draw_dask`."""
+    from refpe._compat import default_namespace, require_elements, resolve_dtype
+    from refpe.init import _require_seed, _require_shape
+
+    if device is not None or xp is None:
+        return NotImplemented
+    dims, s = _require_shape(shape, whole=False), _require_seed(seed)
+    dt = resolve_dtype(default_namespace(xp), dtype, device)
+    y = draw_dask(sample if blocks is None else blocks, kind, dims, s, dt, chunks)
+    if y is NotImplemented:
+        require_elements("shape", *dims)
+    return y
+
+
+def init_normal_dask(shape: Any, *, seed: Any, std: float = 0.02, mean: float = 0.0,
+                     dtype: Any = None, xp: Any = None, device: Any = None,
+                     chunks: Any = None) -> Any:  # fmt: skip
+    """:func:`refpe.init_normal` on Dask: a chain of row blocks (the module docstring)."""
+    from refpe._compat import require_real
+    from refpe.init import _normal, _require_spread
+
+    sd, mu = _require_spread("std", std), require_real("mean", mean)
+    return _dask("normal", shape, seed, partial(_normal, mu, sd), dtype, xp, device, chunks)
+
+
+def init_uniform_dask(shape: Any, *, seed: Any, a: float = 0.05, mean: float = 0.0,
+                      dtype: Any = None, xp: Any = None, device: Any = None,
+                      chunks: Any = None) -> Any:  # fmt: skip
+    """:func:`refpe.init_uniform` on Dask: row blocks in parallel (PCG64 advanced)."""
+    from refpe._compat import require_real
+    from refpe.init import _require_spread, _uniform
+
+    half, mu = _require_spread("a", a), require_real("mean", mean)
+    return _dask("uniform", shape, seed, partial(_uniform, mu, half), dtype, xp, device, chunks)
+
+
+def init_truncated_normal_dask(shape: Any, *, seed: Any, std: float = 0.02, mean: float = 0.0,
+                               dtype: Any = None, xp: Any = None, device: Any = None,
+                               chunks: Any = None) -> Any:  # fmt: skip
+    """:func:`refpe.init_truncated_normal` on Dask: chained states, the redraws in one task,
+    then row blocks in parallel (the module docstring)."""
+    from refpe._compat import require_real
+    from refpe.init import _require_spread, _truncated_normal
+
+    sd, mu = _require_spread("std", std), require_real("mean", mean)
+    sample = partial(_truncated_normal, mu, sd)
+    return _dask("truncated", shape, seed, sample, dtype, xp, device, chunks, (mu, sd))
+
+
+def init_framework_default_dask(shape: Any, *, framework: str, kind: str, seed: Any,
+                                dtype: Any = None, xp: Any = None, device: Any = None,
+                                chunks: Any = None) -> Any:  # fmt: skip
+    """:func:`refpe.init_framework_default` on Dask: normal draws chained, uniform ones in
+    parallel."""
+    from refpe.init import FRAMEWORK_DEFAULTS, _standard_normal
+
+    sample = FRAMEWORK_DEFAULTS.get((framework, kind))
+    if sample is None:
+        return NotImplemented  # the reference lists the known ones
+    how = "normal" if sample is _standard_normal else "uniform"
+    return _dask(how, shape, seed, sample, dtype, xp, device, chunks)
