@@ -126,7 +126,7 @@ def test_every_hot_spec_is_tested():
     # alibi, t5-bias and init-* have only Dask kernels: tests/test_dask_chunked.py
     assert set(HOT) == {"pe-sinusoidal", "rope", "token-lookup", "input-add", "embedding-grad",
                         "alibi", "t5-bias", "init-normal", "init-uniform",
-                        "init-truncated-normal", "init-framework-default"}  # fmt: skip
+                        "init-truncated-normal", "init-framework-defaults"}  # fmt: skip
 
 
 @PARITY

@@ -20,7 +20,7 @@ from refpe.kernels import cupy as KC
 #: The hot specs whose only kernel is Dask's (blocks of a bias too large for one array).
 DASK_ONLY = {
     "alibi", "t5-bias", "init-normal", "init-uniform", "init-truncated-normal",
-    "init-framework-default",
+    "init-framework-defaults",
 }  # fmt: skip
 
 needs_compiler = pytest.mark.skipif(fake_cupy.COMPILER is None, reason="no host C++ compiler")

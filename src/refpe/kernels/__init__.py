@@ -96,7 +96,7 @@ HOT: dict[str, Hot] = {
     "init-truncated-normal": Hot(
         "init_truncated_normal", {"dask": "dask_init:init_truncated_normal_dask"}
     ),
-    "init-framework-default": Hot(
+    "init-framework-defaults": Hot(
         "init_framework_default", {"dask": "dask_init:init_framework_default_dask"}
     ),
 }  # fmt: skip
