@@ -13,6 +13,8 @@ import refpe
 from refpe.kernels import HOT
 from refpe.kernels import cupy as KC
 from refpe.kernels import dask as KD
+from refpe.kernels import dask_bias as KDB
+from refpe.kernels import dask_init as KDI
 from refpe.kernels import embedding as KE
 from refpe.kernels import grad as KG
 from refpe.kernels import positional as KP
@@ -32,7 +34,8 @@ REF = SimpleNamespace(
 #: The kernel modules, by their name in :data:`HOT`.
 KERNEL_MODULES = {
     "positional": KP, "rotary": KR, "rotary_torch": KT, "embedding": KE, "grad": KG,
-    "cupy": KC, "dask": KD,
+    "cupy": KC, "dask": KD, "dask_bias": KDB,
+    "dask_init": KDI,
 }  # fmt: skip
 
 

@@ -17,6 +17,12 @@ from refpe.kernels import HOT
 from refpe.kernels import _cupy_source as KS
 from refpe.kernels import cupy as KC
 
+#: The hot specs whose only kernel is Dask's (blocks of a bias too large for one array).
+DASK_ONLY = {
+    "alibi", "t5-bias", "init-normal", "init-uniform", "init-truncated-normal",
+    "init-framework-defaults",
+}  # fmt: skip
+
 needs_compiler = pytest.mark.skipif(fake_cupy.COMPILER is None, reason="no host C++ compiler")
 
 
@@ -53,6 +59,9 @@ def test_the_module_imports_without_cupy():
 
 def test_every_hot_spec_has_a_cupy_kernel_tried_for_cupy_arrays_only():
     for spec_id, hot in HOT.items():
+        if spec_id in DASK_ONLY:
+            assert hot.libraries == ("dask",)
+            continue
         assert "cupy" in hot.libraries
         assert any(".cupy." in name for name in refpe.kernels(spec_id))
     x = np.ones((2, 4, 8), np.float32)
@@ -76,7 +85,7 @@ def test_the_suite_passes_every_cupy_kernel_on_the_fake(cp):
     bad = [(r.subject, r.case, r.dtype, r.reason) for r in results if r.verdict != "pass"]
     assert not bad, bad[:5]
     answered = {r.spec for r in results if r.kernel.startswith("refpe.kernels.cupy.")}
-    assert answered == set(HOT)
+    assert answered == set(HOT) - DASK_ONLY
 
 
 @needs_compiler

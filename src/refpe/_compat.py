@@ -389,3 +389,26 @@ def require_float(xp: Any, **arrays: Array) -> None:
                 f"are refused, as the result would be cast back to that dtype: convert {name} "
                 f"to float64, float32, float16 or bfloat16 first)"
             )
+
+
+def dask_chunks(
+    chunks: Any, shape: tuple[int, ...], dtype: Any, given: Any = None
+) -> tuple[tuple[int, ...], ...]:
+    """Dask's blocks of ``shape`` for ``chunks`` (an int, a tuple per axis, ``"auto"``), or
+    ``ValueError`` naming ``chunks`` (as the caller ``given`` it)."""
+    from dask.array.core import normalize_chunks
+
+    try:
+        return normalize_chunks(chunks, shape, dtype=dtype)
+    except (ValueError, TypeError, ZeroDivisionError, NotImplementedError) as exc:
+        raise ValueError(
+            f"chunks must be Dask chunks of the axes of shape {shape}, got "
+            f"chunks={chunks if given is None else given!r} "
+            f"({exc})"
+        ) from None
+
+
+def refuse_chunks(chunks: Any, is_dask: bool) -> None:
+    """``ValueError`` naming ``chunks`` when blocks are asked of an output that is not Dask's."""
+    if chunks is not None and not is_dask:
+        raise ValueError(f"chunks is for Dask arrays only, got chunks={chunks!r}")

@@ -7,6 +7,7 @@ every backend. There is no hidden global generator.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from ._compat import (
+    dask_chunks,
     default_namespace,
     from_host,
+    refuse_chunks,
     require_elements,
     require_int,
     require_real,
@@ -27,7 +30,7 @@ __all__ = ["init_framework_default", "init_normal", "init_truncated_normal", "in
 Shape = int | tuple[int, ...]
 
 
-def _require_shape(shape: Any) -> tuple[int, ...]:
+def _require_shape(shape: Any, whole: bool = True) -> tuple[int, ...]:
     dims = (shape,) if isinstance(shape, int) else tuple(shape)
     try:
         dims = tuple(require_int("shape", n) for n in dims)
@@ -35,7 +38,7 @@ def _require_shape(shape: Any) -> tuple[int, ...]:
         raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
     if any(n < 0 for n in dims):
         raise ValueError(f"shape must not have negative sizes, got {shape!r}")
-    require_elements("shape", *dims)
+    require_elements("shape", *(dims if whole else dims[1:]))
     return dims
 
 
@@ -66,11 +69,26 @@ def _draw(
     dtype: Any,
     xp: Any,
     device: Any,
+    chunks: Any = None,
 ) -> Any:
+    """``sample(default_rng(seed), shape)`` rounded once to ``dtype`` on ``xp`` (on Dask,
+    in the row blocks ``chunks``)."""
     dims, s = _require_shape(shape), _require_seed(seed)
     xp = default_namespace(xp)
+    refuse_chunks(chunks, hasattr(xp.empty(0), "rechunk"))
     dt = resolve_dtype(xp, dtype, device)
-    return from_host(sample(np.random.default_rng(s), dims), xp, dt, device)
+    y = from_host(sample(np.random.default_rng(s), dims), xp, dt, device)
+    if chunks is not None and dims:
+        y = y.rechunk(dask_chunks((chunks,) + (-1,) * (len(dims) - 1), dims, "float64", chunks))
+    return y
+
+
+def _normal(mu: float, sd: float, g: np.random.Generator, s: tuple[int, ...]) -> np.ndarray:
+    return mu + sd * g.standard_normal(s)
+
+
+def _uniform(mu: float, half: float, g: np.random.Generator, s: tuple[int, ...]) -> np.ndarray:
+    return mu + half * (2.0 * g.random(s) - 1.0)
 
 
 def init_normal(
@@ -82,6 +100,7 @@ def init_normal(
     dtype: Any = None,
     xp: Any = None,
     device: Any = None,
+    chunks: Any = None,
 ) -> Any:
     r"""i.i.d. normal draws :math:`W_{jk} \sim \mathcal N(\mu, \sigma^2)`.
 
@@ -98,9 +117,14 @@ def init_normal(
 
     Precision: drawn in float64 on the host, rounded once to ``dtype`` (default: the
     namespace's default float) and transferred to ``device``. ``seed`` is required.
+
+    Dask only (``xp=dask.array``): ``chunks`` are the rows per block (an int, or Dask's
+    chunks of the first axis; default about 128 MiB per block), drawn from the seed as the
+    single array is, bit for bit (the Dask kernel, :mod:`refpe.kernels.dask_init`).
     """
     sd, mu = _require_spread("std", std), require_real("mean", mean)
-    return _draw(shape, seed, lambda g, s: mu + sd * g.standard_normal(s), dtype, xp, device)
+    sample = functools.partial(_normal, mu, sd)
+    return _draw(shape, seed, sample, dtype, xp, device, chunks)
 
 
 def init_uniform(
@@ -112,6 +136,7 @@ def init_uniform(
     dtype: Any = None,
     xp: Any = None,
     device: Any = None,
+    chunks: Any = None,
 ) -> Any:
     r"""i.i.d. uniform draws :math:`W_{jk} \sim U[\mu - a, \mu + a)`.
 
@@ -124,9 +149,14 @@ def init_uniform(
 
     Precision: drawn in float64 on the host (``U`` has 53 random bits), rounded once to
     ``dtype`` and transferred. ``seed`` is required.
+
+    Dask only (``xp=dask.array``): ``chunks`` are the rows per block (an int, or Dask's
+    chunks of the first axis; default about 128 MiB per block), drawn from the seed as the
+    single array is, bit for bit (the Dask kernel, :mod:`refpe.kernels.dask_init`).
     """
     half, mu = _require_spread("a", a), require_real("mean", mean)
-    return _draw(shape, seed, lambda g, s: mu + half * (2.0 * g.random(s) - 1.0), dtype, xp, device)
+    sample = functools.partial(_uniform, mu, half)
+    return _draw(shape, seed, sample, dtype, xp, device, chunks)
 
 
 def _truncated(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -148,6 +178,7 @@ def init_truncated_normal(
     dtype: Any = None,
     xp: Any = None,
     device: Any = None,
+    chunks: Any = None,
 ) -> Any:
     r"""Normal draws truncated to two standard deviations (BERT's ``initializer_range``).
 
@@ -162,9 +193,18 @@ def init_truncated_normal(
     (stddev=initializer_range)`` with ``initializer_range = 0.02``.
 
     Precision: float64 on the host, rounded once to ``dtype``. ``seed`` is required.
+
+    Dask only (``xp=dask.array``): ``chunks`` are the rows per block (an int, or Dask's
+    chunks of the first axis; default about 128 MiB per block), drawn from the seed as the
+    single array is, bit for bit (the Dask kernel, :mod:`refpe.kernels.dask_init`).
     """
     sd, mu = _require_spread("std", std), require_real("mean", mean)
-    return _draw(shape, seed, lambda g, s: mu + sd * _truncated(g, s), dtype, xp, device)
+    sample = functools.partial(_truncated_normal, mu, sd)
+    return _draw(shape, seed, sample, dtype, xp, device, chunks)
+
+
+def _truncated_normal(mu: float, sd: float, g: np.random.Generator, s: tuple) -> np.ndarray:
+    return mu + sd * _truncated(g, s)
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -186,15 +226,27 @@ def _glorot(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return limit * (2.0 * g.random(shape) - 1.0)
 
 
+def _standard_normal(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return g.standard_normal(shape)
+
+
+def _random(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return g.random(shape)
+
+
+def _keras_uniform(g: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return 0.05 * (2.0 * g.random(shape) - 1.0)
+
+
 #: The sampler of each ``(framework, kind)`` that :func:`init_framework_default` knows: a
 #: function of the host generator and the shape, in float64 (the table in its docstring).
 FRAMEWORK_DEFAULTS: dict[
     tuple[str, str], Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 ] = {
-    ("torch", "embedding"): lambda g, s: g.standard_normal(s),
+    ("torch", "embedding"): _standard_normal,
     ("torch", "linear"): _torch_linear,
-    ("tf", "embedding"): lambda g, s: g.random(s),
-    ("keras", "embedding"): lambda g, s: 0.05 * (2.0 * g.random(s) - 1.0),
+    ("tf", "embedding"): _random,
+    ("keras", "embedding"): _keras_uniform,
     ("keras", "linear"): _glorot,
 }
 
@@ -208,6 +260,7 @@ def init_framework_default(
     dtype: Any = None,
     xp: Any = None,
     device: Any = None,
+    chunks: Any = None,
 ) -> Any:
     r"""The default initialiser a framework applies, drawn with refpe's seeded generator.
 
@@ -237,6 +290,10 @@ def init_framework_default(
     Precision: drawn in float64 on the host with ``default_rng(seed)`` (not the framework's
     own generator: the distributions match, the values do not), rounded once to ``dtype``.
     An unknown ``(framework, kind)`` raises ``ValueError`` listing the known ones.
+
+    Dask only (``xp=dask.array``): ``chunks`` are the rows per block (an int, or Dask's
+    chunks of the first axis; default about 128 MiB per block), drawn from the seed as the
+    single array is, bit for bit (the Dask kernel, :mod:`refpe.kernels.dask_init`).
     """
     sample = FRAMEWORK_DEFAULTS.get((framework, kind))
     if sample is None:
@@ -244,4 +301,4 @@ def init_framework_default(
         raise ValueError(
             f"unknown framework/kind combination ({framework!r}, {kind!r}); known: {known}"
         )
-    return _draw(shape, seed, sample, dtype, xp, device)
+    return _draw(shape, seed, sample, dtype, xp, device, chunks)

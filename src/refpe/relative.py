@@ -12,9 +12,11 @@ from typing import Any
 
 from ._compat import (
     MAX_WIDTH,
+    dask_chunks,
     default_namespace,
     integer_array,
     namespace,
+    refuse_chunks,
     require_elements,
     require_int,
     require_positive_int,
@@ -77,6 +79,7 @@ def alibi(
     dtype: Any = None,
     xp: Any = None,
     device: Any = None,
+    chunks: Any = None,
 ) -> Any:
     r"""ALiBi attention bias of shape ``(num_heads, q_len, k_len)``.
 
@@ -98,15 +101,22 @@ def alibi(
 
     Precision: slopes in float64 on the host, ``m_h * (j - i)`` in the widest float of the
     device, rounded once to ``dtype``.
+
+    Dask only (``xp=dask.array``): ``chunks`` are the blocks of the ``(q_len, k_len)`` axes
+    (the heads whole in each); the Dask kernel (:mod:`refpe.kernels.dask_bias`) builds each
+    block lazily with this function in NumPy.
     """
     h = require_positive_int("num_heads", num_heads, MAX_WIDTH)
     q, k = require_positive_int("q_len", q_len), require_positive_int("k_len", k_len)
-    require_elements("num_heads * q_len * k_len", h, q, k)
     xp = default_namespace(xp)
+    refuse_chunks(chunks, hasattr(xp.empty(0), "rechunk"))
+    require_elements("num_heads * q_len * k_len", h, q, k)
     wide = work_float(xp, device)
     m = alibi_slopes(h, dtype=wide, xp=xp, device=device)
     i = xp.arange(q, device=device) + _offset(q, k, offset)
     dist = xp.astype(xp.arange(k, device=device)[None, :] - i[:, None], wide)
+    if chunks is not None:
+        dist = dist.rechunk(dask_chunks(chunks, (q, k), dist.dtype))
     bias = m[:, None, None] * (dist if causal else -xp.abs(dist))
     return xp.astype(bias, resolve_dtype(xp, dtype, device))
 
@@ -205,6 +215,7 @@ def t5_bias(
     num_buckets: int = 32,
     max_distance: int = 128,
     offset: int | None = None,
+    chunks: Any = None,
 ) -> Any:
     r"""T5's relative position bias, shape ``(heads, q_len, k_len)``, from a ``(B, heads)`` table.
 
@@ -219,8 +230,13 @@ def t5_bias(
     Source: Raffel et al. (2020) §2.1; Hugging Face ``T5Attention.compute_bias``.
 
     Precision: a gather, bit-exact in ``table.dtype``.
+
+    Dask only (a Dask ``table``): ``chunks`` are the blocks of the ``(q_len, k_len)`` axes;
+    the Dask kernel (:mod:`refpe.kernels.dask_bias`) builds each block lazily with this
+    function in NumPy.
     """
     xp = namespace(table=table)
+    refuse_chunks(chunks, hasattr(table, "rechunk"))
     b = require_positive_int("num_buckets", num_buckets, MAX_BUCKETS)
     if table.ndim != 2 or table.shape[0] != b:
         raise ValueError(
@@ -232,4 +248,7 @@ def t5_bias(
     i = xp.arange(q, device=dev) + _offset(q, k, offset)
     rel = xp.arange(k, device=dev)[None, :] - i[:, None]
     buckets = t5_bucket(rel, bidirectional=bidirectional, num_buckets=b, max_distance=max_distance)
-    return xp.permute_dims(take_rows(table, buckets, xp), (2, 0, 1))
+    out = xp.permute_dims(take_rows(table, buckets, xp), (2, 0, 1))
+    if chunks is not None:
+        out = out.rechunk((-1, *dask_chunks(chunks, (q, k), table.dtype)))
+    return out

@@ -89,6 +89,16 @@ HOT: dict[str, Hot] = {
         "cupy": "cupy:embedding_grad_cupy",
                 "dask": "dask:embedding_grad_dask",
     }),
+    "alibi": Hot("alibi", {"dask": "dask_bias:alibi_dask"}),
+    "t5-bias": Hot("t5_bias", {"dask": "dask_bias:t5_bias_dask"}),
+    "init-normal": Hot("init_normal", {"dask": "dask_init:init_normal_dask"}),
+    "init-uniform": Hot("init_uniform", {"dask": "dask_init:init_uniform_dask"}),
+    "init-truncated-normal": Hot(
+        "init_truncated_normal", {"dask": "dask_init:init_truncated_normal_dask"}
+    ),
+    "init-framework-defaults": Hot(
+        "init_framework_default", {"dask": "dask_init:init_framework_default_dask"}
+    ),
 }  # fmt: skip
 #: The entry-point group of other packages' kernels.
 GROUP = "refpe.kernels"

@@ -11,6 +11,12 @@ token-lookup      the NumPy ``token_lookup`` per block of ids (the table in memo
 input-add         the NumPy ``input_add`` per block of ids (the last axis in one block)
 embedding-grad    per-block float64 segment sums (the NumPy kernel's), added in a tree of
                   ``split_every=2``, rounded once to the dtype
+alibi, t5-bias    blocks of queries and keys (``chunks``), each the NumPy reference with the
+                  block's offset (:mod:`refpe.kernels.dask_bias`, Press et al. 2022,
+                  Raffel et al. 2020)
+init-*            row blocks drawn from the seed: PCG64 advanced to each block for uniform
+                  draws (in parallel), the generator state chained for normal draws
+                  (:mod:`refpe.kernels.dask_init`)
 ================  ==========================================================================
 
 Nothing here computes its input at call time: a check that needs the data runs inside the
