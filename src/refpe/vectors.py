@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _vectors_index as _index
 from . import _vectors_io as _io
 from . import _vectors_write as _write
 from ._compat import from_host, namespace, require_choice
@@ -182,7 +183,8 @@ def read(
     duplicates: str = "error",
     allow_nonfinite: bool = False,
     progress: Progress = None,
-) -> tuple[list[str], np.ndarray]:
+    chunks: int | None = None,
+) -> tuple[list[str], Any]:
     r"""Read a word-vector file: ``(words, vectors)`` with ``vectors`` of shape ``(n, d)``.
 
     Formats (spec ``pretrained-formats``; seed 004 §2, seed 000 §6):
@@ -221,9 +223,22 @@ def read(
     (each binary record needs at least ``4d + 2`` bytes, each text row ``2d + 2``), and
     every malformed row raises :class:`VectorFormatError` naming the file, the line or
     byte offset and what was found.
+
+    ``chunks``: return ``(words, dask_array)`` instead, a lazy array of blocks of ``chunks``
+    rows. One pass builds an index (the words and each row's byte offset; the words, the
+    row count and duplicates are checked there); each block then reads its rows by offset
+    with the same parsers, so its values are bit-identical and a bad value raises the same
+    error (file, line or byte offset) when the block is computed (``docs/guides/scale.md``).
     """
     dt = _options(format, limit, dtype, encoding, errors)
     require_choice("duplicates", duplicates, DUPLICATES)
+    if chunks is not None:
+        opts = (path, format, limit, dt, encoding, errors, allow_nonfinite, None)
+        return _index.read_lazy(
+            path, format=format, limit=limit, dt=dt, encoding=encoding, errors=errors,
+            duplicates=duplicates, allow_nonfinite=allow_nonfinite, progress=progress,
+            chunks=_index.require_chunks(chunks), eager=lambda: all(True for _ in _scan(*opts)),
+        )  # fmt: skip
     it = _scan(path, format, limit, dt, encoding, errors, allow_nonfinite, progress, True)
     count, dim, unit, room = next(it)
     words: list[str] = []
