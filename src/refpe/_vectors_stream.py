@@ -17,6 +17,7 @@ import numpy as np
 
 from ._compat import from_host
 from ._vectors_align import INITS, AlignReport, _vocab_ids
+from ._vectors_index import distinct
 from ._vectors_io import VectorFormatError
 
 Scan = Callable[[], Iterator[Any]]
@@ -206,7 +207,7 @@ def write(path: Any, words: Sequence[str], vectors: Any, format: str, encoding: 
     if isinstance(words, str) or len(words) != vectors.shape[0]:
         _write.check_words(words, vectors.shape[0], encoding, format)  # raises
     _write.check_vectors(np.empty((0, vectors.shape[1]), vectors.dtype), format, True)
-    unique = len(set(words)) == len(words)
+    unique = distinct(words if isinstance(words, list) else list(words))
 
     def rows(f: Any) -> None:
         n, d = vectors.shape
