@@ -212,11 +212,11 @@ def test_align_file_is_align_of_read(tmp_path, monkeypatch, case, fmt):
 
 @pytest.mark.parametrize("how", ["first", "last"])
 def test_align_file_with_duplicate_words(tmp_path, how):
-    body = b"a 1 2\nB 3 4\nb 5 6\nB 7 8\nA 9 10\na 11 12\n"
+    body = b"a 1 2\nB 3 4\nb 5 6\nB 7 8\nA 9 10\na 11 12\nCat 1 1\nCat 2 2\ncAT 3 3\n"
     path = tmp_path / "v"
     path.write_bytes(body)
     words, vecs = V.read(path, format="glove", duplicates=how)
-    vocab = {"a": 0, "b": 1, "A": 2, "bb": 3, "B": 4}
+    vocab = {"a": 0, "b": 1, "A": 2, "bb": 3, "B": 4, "cat": 5}
     for casefold in (False, True):
         want, wr = V.align(vocab, words, vecs, seed=1, casefold=casefold)
         got, r = V.align_file(vocab, path, format="glove", seed=1, casefold=casefold,
