@@ -88,7 +88,9 @@ def test_lazy_read_of_unusual_files(tmp_path, body, fmt, options):
 def test_lazy_binary_records_with_line_ends_and_duplicates(tmp_path):
     words, vectors = _table(50, 3, seed=4)
     path = tmp_path / "b"
-    records = [w.encode() + b" " + v.astype("<f4").tobytes() for w, v in zip(words, vectors)]
+    records = [
+        w.encode() + b" " + v.astype("<f4").tobytes() for w, v in zip(words, vectors, strict=True)
+    ]
     path.write_bytes(b"50 3\r\n" + b"\r\n".join(records) + b"\r\n")  # CRLF line ends
     for opts in ({}, {"limit": 17}, {"dtype": "float64"}):
         want_words, want = V.read(path, format="word2vec-binary", **opts)

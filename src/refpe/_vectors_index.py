@@ -96,15 +96,18 @@ def _line_ends(buf: bytes, final: bool) -> list[tuple[int, int]]:
 
 def _words(raws: list[bytes], path: Any, lines: list[int], encoding: str, errors: str) -> list[str]:
     joined = b"\n".join(raws)
-    if is_utf8(encoding) and errors == "strict" and len(
-        joined.translate(None, bytes(range(33)) + b"\x7f")
-    ) == len(joined) - len(raws) + 1 and all(len(r) <= 1 << 16 for r in raws):
+    if (
+        is_utf8(encoding)
+        and errors == "strict"
+        and len(joined.translate(None, bytes(range(33)) + b"\x7f")) == len(joined) - len(raws) + 1
+        and all(len(r) <= 1 << 16 for r in raws)
+    ):
         try:
             return joined.decode("utf-8").split("\n")
         except UnicodeDecodeError:
             pass
     out = []
-    for raw, line in zip(raws, lines):
+    for raw, line in zip(raws, lines, strict=True):
         if word_problem(raw) is not None:
             raise _Unusual
         try:
@@ -290,4 +293,3 @@ def _key(token: tuple, runs: tuple) -> str:
     from dask.base import tokenize
 
     return f"refpe-vectors-{tokenize(token, runs)}"
-

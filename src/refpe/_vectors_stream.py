@@ -46,7 +46,7 @@ class Seen:
         unit = next(it)[2]
         first: dict[str, int] = {}
         for words, _, starts in it:  # the rows whose hash repeats, in file order
-            for w, s in zip(words, starts):
+            for w, s in zip(words, starts, strict=True):
                 if hash(w) in twice:
                     if w in first:
                         raise VectorFormatError(
@@ -61,7 +61,7 @@ class Seen:
 def check(path: Any, scan: Scan) -> tuple[int, int]:
     """``(rows, dim)`` of a file read to the end the eager way (``duplicates="error"``)."""
     it = scan()
-    count, dim, _, _ = next(it)
+    _, dim, _, _ = next(it)
     seen, rows = Seen(), 0
     for words, vectors, _ in it:
         rows += len(words)
