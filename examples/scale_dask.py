@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import resource
 import time
@@ -137,6 +138,11 @@ def main() -> None:
         "conformance": "the whole suite on 2 workers >= 1.5x the sequential run",
         "vectors_align": "3M x 300 binary file aligned to 100k words, peak RSS <= 300 MB",
     }
+    if os.path.exists(args.out):  # keep what scripts/scale_vectors.py measured
+        with open(args.out) as f:
+            kept = json.load(f).get("vectors_align")
+        if kept is not None:
+            report["vectors_align"] = kept
     with open(args.out, "w") as f:
         json.dump(report, f, indent=1)
         f.write("\n")

@@ -86,9 +86,11 @@ def check_vectors(host: np.ndarray, format: str, allow_nonfinite: bool) -> None:
             )
 
 
-def write_rows(f: Any, raw: list[bytes], host: np.ndarray, format: str, newline: bool) -> None:
+def write_rows(
+    f: Any, raw: list[bytes], host: np.ndarray, format: str, newline: bool, header: bool = True
+) -> None:
     n, d = host.shape
-    if format != "glove":
+    if format != "glove" and header:
         f.write(f"{n} {d}\n".encode())
     step = 4096
     for lo in range(0, n, step):

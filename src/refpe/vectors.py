@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _vectors_index as _index
 from . import _vectors_io as _io
+from . import _vectors_stream as _stream
 from . import _vectors_write as _write
 from ._compat import from_host, namespace, require_choice
 from ._vectors_align import AlignReport, align, pretrained_align
@@ -42,6 +44,8 @@ __all__ = [
     "AlignReport",
     "VectorFormatError",
     "align",
+    "align_file",
+    "check",
     "detect",
     "info",
     "iter_read",
@@ -182,7 +186,8 @@ def read(
     duplicates: str = "error",
     allow_nonfinite: bool = False,
     progress: Progress = None,
-) -> tuple[list[str], np.ndarray]:
+    chunks: int | None = None,
+) -> tuple[list[str], Any]:
     r"""Read a word-vector file: ``(words, vectors)`` with ``vectors`` of shape ``(n, d)``.
 
     Formats (spec ``pretrained-formats``; seed 004 §2, seed 000 §6):
@@ -221,9 +226,22 @@ def read(
     (each binary record needs at least ``4d + 2`` bytes, each text row ``2d + 2``), and
     every malformed row raises :class:`VectorFormatError` naming the file, the line or
     byte offset and what was found.
+
+    ``chunks``: return ``(words, dask_array)`` instead, a lazy array of blocks of ``chunks``
+    rows. One pass builds an index (the words and each row's byte offset; the words, the
+    row count and duplicates are checked there); each block then reads its rows by offset
+    with the same parsers, so its values are bit-identical and a bad value raises the same
+    error (file, line or byte offset) when the block is computed (``docs/guides/scale.md``).
     """
     dt = _options(format, limit, dtype, encoding, errors)
     require_choice("duplicates", duplicates, DUPLICATES)
+    if chunks is not None:
+        opts = (path, format, limit, dt, encoding, errors, allow_nonfinite, None)
+        return _index.read_lazy(
+            path, format=format, limit=limit, dt=dt, encoding=encoding, errors=errors,
+            duplicates=duplicates, allow_nonfinite=allow_nonfinite, progress=progress,
+            chunks=_index.require_chunks(chunks), eager=lambda: all(True for _ in _scan(*opts)),
+        )  # fmt: skip
     it = _scan(path, format, limit, dt, encoding, errors, allow_nonfinite, progress, True)
     count, dim, unit, room = next(it)
     words: list[str] = []
@@ -250,31 +268,68 @@ def read(
     return _deduplicate(path, words, table, starts, unit, duplicates)
 
 
+def align_file(
+    vocab: Any,
+    path: PathLike,
+    *,
+    format: str,
+    seed: int,
+    init: str = "normal",
+    casefold: bool = False,
+    init_args: Any = None,
+    dim: int | None = None,
+    limit: int | None = None,
+    dtype: Any = "float32",
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    duplicates: str = "error",
+    allow_nonfinite: bool = False,
+    progress: Progress = None,
+) -> tuple[np.ndarray, AlignReport]:
+    r""":func:`align` of the vectors in the file ``path``, streamed: ``(table, report)``.
+
+    .. math::
+
+        \mathrm{align\_file}(\mathit{vocab}, \mathit{path}) =
+        \mathrm{align}(\mathit{vocab}, \mathrm{read}(\mathit{path}))
+
+    Source: seed 004 §2 (对齐词汇表). The file is read block by block (:func:`iter_read`'s
+    reader) and only the rows of vocabulary words are kept: memory is the ``(V, d)`` table
+    plus one block and 8 bytes per row of the file (the duplicate check), whatever the
+    file's size. Precision: exact; the table and report equal ``align(vocab, *read(path,
+    ...), ...)`` bit for bit, with the same errors (the vocabulary is checked first).
+    """
+    dt = _options(format, limit, dtype, encoding, errors)
+    require_choice("duplicates", duplicates, DUPLICATES)
+    opts = (path, format, limit, dt, encoding, errors, allow_nonfinite, progress)
+    return _stream.align(
+        vocab, path, lambda: _scan(*opts), dtype=dt, init=init, seed=seed, casefold=casefold,
+        init_args=init_args, dim=dim, duplicates=duplicates,
+    )  # fmt: skip
+
+
 def _deduplicate(
     path: PathLike, words: list[str], table: np.ndarray, starts: list[int], unit: str, how: str
 ) -> tuple[list[str], np.ndarray]:
-    if len(set(words)) == len(words):
-        return words, table  # no duplicate (the usual file): no row-by-row pass
-    seen: dict[str, int] = {}
-    keep: list[int] = []
-    for r, w in enumerate(words):
-        j = seen.get(w)
-        if j is None:
-            seen[w] = len(keep)
-            keep.append(r)
-        elif how == "error":
-            first = keep[j]
-            raise VectorFormatError(
-                path,
-                f"{unit} {starts[r]}",
-                f"duplicate word {w!r} (first at {unit} {starts[first]}); "
-                "pass duplicates='first' or 'last' to keep one",
-            )
-        elif how == "last":
-            keep[j] = r
-    if len(keep) == len(words):
+    keep = _index.keep_rows(path, words, starts, unit, how)  # None: every row, in order
+    if keep is None:
         return words, table
     return [words[r] for r in keep], table[np.asarray(keep, dtype=np.int64)]
+
+
+def check(path: PathLike, *, format: str, encoding: str = "utf-8") -> tuple[int, int]:
+    r"""``(count, dim)`` of the table :func:`read` would return, read block by block.
+
+    .. math::
+
+        \mathrm{check}(\mathit{path}) = \mathrm{shape}(\mathrm{read}(\mathit{path})[1])
+
+    Source: seed 004 §2. Raises exactly when :func:`read` (default options) raises, with
+    the same error; memory is one block plus 8 bytes per row. Precision: exact integers.
+    """
+    dt = _options(format, None, "float32", encoding, "strict")
+    opts = (path, format, None, dt, encoding, "strict", False, None)
+    return _stream.check(path, lambda: _scan(*opts))
 
 
 def write(
@@ -318,9 +373,12 @@ def write(
     SIGTERM-ed write leaves no temporary file and never a half-written ``path``. The
     process umask is never changed; an existing file keeps its permission bits, a new one
     gets ``0o666`` masked by the umask; a symlink is written through (its target is
-    replaced); a FIFO, device or directory is refused.
+    replaced); a FIFO, device or directory is refused. A Dask array (``read(chunks=)``)
+    is written block by block: memory is one block.
     """
     _options(format, None, "float32", encoding, "strict")
+    if hasattr(vectors, "dask") and hasattr(vectors, "blocks"):  # a Dask array: by blocks
+        return _stream.write(path, words, vectors, format, encoding, newline, allow_nonfinite)
     host = _write.host_floats(vectors)
     _write.check_vectors(host, format, allow_nonfinite)
     raw = _write.check_words(words, host.shape[0], encoding, format)

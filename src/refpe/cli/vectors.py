@@ -14,6 +14,8 @@ from refpe.vectors import FORMATS
 
 #: Files at least this large get a progress bar (on stderr).
 PROGRESS_BYTES = 16 << 20
+#: Rows ``convert`` reads and writes at a time (``read(chunks=)``): memory is one block.
+BLOCK_ROWS = 1 << 14
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -81,19 +83,16 @@ def _progress(path: str, show: bool) -> Iterator[Callable[[int, int], None] | No
         yield lambda done, total: bar.update(task, completed=done)
 
 
-def _read(path: str, fmt: str | None, args: argparse.Namespace) -> tuple[list[str], Any]:
-    from refpe.vectors import detect, read
+def _options(path: str, fmt: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    from refpe.vectors import detect
 
-    with _progress(path, args.progress) as progress:
-        return read(
-            path,
-            format=fmt or detect(path),
-            limit=args.limit,
-            encoding=args.encoding,
-            errors=args.errors,
-            duplicates=args.duplicates,
-            progress=progress,
-        )
+    return dict(
+        format=fmt or detect(path),
+        limit=args.limit,
+        encoding=args.encoding,
+        errors=args.errors,
+        duplicates=args.duplicates,
+    )
 
 
 def _failing(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -109,12 +108,12 @@ def _failing(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 @_failing
 def _info(args: argparse.Namespace) -> int:
-    from refpe.vectors import info, read
+    from refpe.vectors import check, info
 
     facts = info(args.path, format=args.format)
-    if args.check:  # the same reader as read(): --check fails exactly when read() would
-        words, vectors = read(args.path, format=facts["format"])
-        facts.update(count=len(words), dim=vectors.shape[1], checked=True)
+    if args.check:  # the same reader as read(), streamed: fails exactly when read() would
+        count, dim = check(args.path, format=facts["format"])
+        facts.update(count=count, dim=dim, checked=True)
     if args.json:
         print(json.dumps(facts, ensure_ascii=False))
     else:
@@ -125,9 +124,11 @@ def _info(args: argparse.Namespace) -> int:
 
 @_failing
 def _convert(args: argparse.Namespace) -> int:
-    from refpe.vectors import write
+    from refpe.vectors import read, write
 
-    words, vectors = _read(args.source, args.__dict__["from"], args)
+    opts = _options(args.source, args.__dict__["from"], args)
+    with _progress(args.source, args.progress) as progress:  # lazy: one block at a time
+        words, vectors = read(args.source, progress=progress, chunks=BLOCK_ROWS, **opts)
     write(args.target, words, vectors, format=args.to, newline=args.newline)
     print(f"wrote {len(words)} vectors of dimension {vectors.shape[1]} to {args.target}")
     return 0
@@ -148,21 +149,23 @@ def _vocab(path: str) -> Any:
 def _align(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from refpe.vectors import align
+    from refpe.vectors import align_file
 
-    words, vectors = _read(args.vectors, args.format, args)
+    vocab = _vocab(args.vocab)
     init_args = {"std": args.std} if args.std is not None else {}
     if args.bound is not None:
         init_args["a"] = args.bound
-    table, report = align(
-        _vocab(args.vocab),
-        words,
-        vectors,
-        init=args.init,
-        seed=args.seed,
-        casefold=args.casefold,
-        init_args=init_args,
-    )
+    with _progress(args.vectors, args.progress) as progress:  # streamed: table + one block
+        table, report = align_file(
+            vocab,
+            args.vectors,
+            progress=progress,
+            **_options(args.vectors, args.format, args),
+            init=args.init,
+            seed=args.seed,
+            casefold=args.casefold,
+            init_args=init_args,
+        )
     np.save(args.out, table, allow_pickle=False)
     if args.frozen:
         np.save(args.frozen, np.asarray(report.frozen), allow_pickle=False)
