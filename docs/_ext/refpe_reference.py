@@ -185,13 +185,14 @@ BUILD_COLUMNS = ("available",)
 #: The specs whose conventions differ most between libraries: one quick table per group, with
 #: the crosswalk columns that group needs (small tables fit the page at 1280 px; one table of
 #: every column would scroll). Rotary scalings are in the rope-scaling group's table.
+WHERE = ("rope", "alibi", "t5-bias", "pe-learned")
 WHICH_GROUPS = (
-    ("Rotary embedding", ("rope",), ("layout", "schedule", "offset")),
+    ("Rotary embedding", ("rope",), ("layout", "schedule")),
     ("Sinusoidal encoding", ("pe-sinusoidal",), ("layout", "schedule", "offset")),
     ("Rotary frequency scalings", ("rope-scaling",), ("scalings",)),
-    ("Biases and learned positions", ("alibi", "t5-bias", "pe-learned"), ("offset",)),
+    ("Positions: where they start, what indexes them", WHERE, ("offset",)),
 )
-WHICH_SPECS = tuple(sid for _, group, _ in WHICH_GROUPS for sid in group)
+WHICH_SPECS = tuple(dict.fromkeys(sid for _, group, _ in WHICH_GROUPS for sid in group))
 #: The quick tables' headings for the crosswalk keys.
 WHICH_HEADINGS = {"schedule": "frequencies", "offset": "positions"}
 
