@@ -134,3 +134,28 @@ def test_seed_errata_render_on_their_spec_pages():
                 assert escape(text)[:30] in page, (s.id, e.seed)
             assert re.search(r"\d{4}|seed 0\d\d", e.why), f"{s.id} {e.seed}: why cites nothing"
     assert "i为词嵌入的维度" in refpe_docs.spec_page(refpe.spec("pe-sinusoidal"), [], None)
+
+
+def test_error_figure_curves_from_a_report():
+    """Coinciding backends become one labelled curve, kernels are left out, the horizon is read
+    off the merged curve (not the smallest case's last position), and both panels show the
+    highest curve (one y scale)."""
+    import refpe_position_figures as F
+
+    def row(subject, backend, curve):
+        return {"spec": "pe-sinusoidal", "subject": subject, "backend": backend, "curve": curve,
+                "dtype": "float32", "K": 1.0}  # fmt: skip
+
+    rows = [row("kernel:pe-sinusoidal:numpy", "numpy", [[1, 0.3]])]
+    for backend in ("numpy", "torch"):
+        rows += [row("refpe", backend, [[0, 0.2], [2, 0.2]]), row("refpe", backend, [[1, 0.25]])]
+        rows.append(row("refpe", backend, [[2**24, 0.25]]))
+    rows.append(row("t2t (transcribed)", "numpy", [[1, 0.5], [8, 2.0], [2**24, 4e6]]))
+    curves = {c[0]: c for c in F.report_curves("pe-sinusoidal", {"results": rows})}
+    assert set(curves) == {"refpe (numpy, torch)", "t2t (transcribed)"}
+    assert curves["refpe (numpy, torch)"][3] == 2**24 and curves["t2t (transcribed)"][3] == 1
+    fig = F.error_figure(refpe.spec("pe-sinusoidal"), list(curves.values()), "test")
+    assert all(ax.get_ylim()[1] >= 4e6 for ax in fig.axes[:2])
+    assert "position p" in fig.axes[0].get_xlabel() and "normalised" in fig.axes[0].get_ylabel()
+    gap = F._binned([(1, 0.1), (2, 0.1), (2**20, 0.1)])
+    assert len(gap) == 4 and gap[2][1] != gap[2][1]  # a NaN breaks the line over the gap
