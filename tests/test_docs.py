@@ -347,6 +347,8 @@ PAGE_STATE = """(async () => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
   await Promise.all([...document.images].map(i => i.complete ? 0 :
       new Promise(r => { i.onload = i.onerror = r; })));
+  const width = (document.querySelector("article") || document.body).clientWidth;
+  const WHICH = "which-convention-does-my-library-use";
   return {
     title: document.title,
     math: document.querySelectorAll("mjx-container").length,
@@ -356,6 +358,20 @@ PAGE_STATE = """(async () => {
         .filter(e => !e.querySelector("mjx-container")).length,
     images: [...document.images].map(i => [i.getAttribute("src"), i.naturalWidth]),
     matrix: document.querySelectorAll(".refpe-matrix td").length,
+    // display formulas wider than the content area (they would scroll at 1280 px)
+    wideMath: [...document.querySelectorAll('mjx-container[display="true"] > mjx-math')]
+        .filter(m => m.getBoundingClientRect().width > width + 1).length,
+    which: [...document.querySelectorAll(`#${WHICH} table`)].map(t => t.offsetWidth > width + 1),
+    // words of the which-convention tables that wrap onto two lines (broken mid-word)
+    whichSplit: [...document.querySelectorAll(`#${WHICH} td, #${WHICH} th`)].flatMap(cell => {
+      const w = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT), out = [];
+      for (let n; (n = w.nextNode());) for (const m of n.textContent.matchAll(/\\S+/g)) {
+        const r = document.createRange();
+        r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+        if (new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1) out.push(m[0]);
+      }
+      return out;
+    }),
   };
 })()"""
 
@@ -412,6 +428,7 @@ def test_pages_render_in_chromium(server, site, tmp_path):
             "formula": "_generated/specs/pe-sinusoidal.html",
             "conformance": "_generated/conformance.html",
             "api": "_generated/api.html",
+            "conventions": "_generated/conventions.html",
             "planted": _plant_broken_math(server_root),
         }
         pages |= {s.id: f"_generated/specs/{s.id}.html" for s in refpe.specs()}
@@ -439,6 +456,8 @@ def test_pages_render_in_chromium(server, site, tmp_path):
             assert state["mathErrors"] == 0, name
             assert state["unrendered"] == 0, f"{name}: a formula MathJax did not typeset"
             assert state["backslashes"] == 0, f"{name}: a backslash is shown in a formula"
+            if name != "api":  # refpe.vectors.align and .info still overflow there
+                assert state["wideMath"] == 0, f"{name}: a formula wider than the page at 1280 px"
         requests = [
             e["params"]["request"]["url"]
             for e in browser.events
@@ -451,6 +470,9 @@ def test_pages_render_in_chromium(server, site, tmp_path):
     assert len(states["formula"]["images"]) >= 3, states["formula"]
     assert states["conformance"]["matrix"] >= len(refpe.specs()), states["conformance"]
     assert len(states["rope"]["images"]) >= 3, states["rope"]
+    which = states["conventions"]
+    assert which["which"] and not any(which["which"]), f"which-convention scrolls: {which}"
+    assert not which["whichSplit"], f"which-convention words broken: {which['whichSplit']}"
     outside = [u for u in requests if not u.startswith((server, "data:", "about:"))]
     assert requests and not outside, f"requests left the machine: {outside[:5]}"
 

@@ -98,3 +98,64 @@ def test_rope_check_yours_wrapper_runs():
     assert "pass" in verdicts or "loose" in verdicts, str(scope["report"])
     skipped = [r.reason for r in scope["report"].results if r.verdict == "skipped"]
     assert any("layout" in why for why in skipped), skipped
+
+
+def test_seed_errata_render_on_their_spec_pages():
+    """Every seed erratum of the registry is a numbered section of its spec's page, with the
+    seed's words, refpe's choice and the reason; the known ones are all there."""
+    import refpe_docs
+    from refpe_rst import escape
+
+    found = {(s.id, e.seed) for s in refpe.specs() for e in s.errata}
+    known = {
+        ("init-normal", "004 §1"),
+        ("init-framework-defaults", "004 §1"),
+        ("token-one-hot", "003 §4.2.1"),
+        ("pe-sinusoidal", "003 §4.2.2"),
+        ("pe-sinusoidal", "001 §5.2"),
+        ("pe-sinusoidal-learnable", "001 §5.2"),
+        ("pe-projected-sinusoid", "001 §3.2, §4.2"),
+        ("pe-linear", "000 §4"),
+        ("pe-linear", "003 §5.2"),
+        ("pe-dual-linear", "000 §2.3, §4.2"),
+        ("input-add", "000 §4"),
+        ("attn-seed-simplified", "002 §3 step 3 vs §4"),
+        ("attn-sdpa", "002 §2"),
+        ("tok-wordpiece", "004 §4"),
+    }
+    assert known <= found, sorted(known - found)
+    assert len(found) == sum(len(s.errata) for s in refpe.specs()), "two errata share a key"
+    for s in refpe.specs():
+        page = refpe_docs.spec_page(s, [], None)
+        assert ("Seed errata\n---" in page) == bool(s.errata), s.id
+        for n, e in enumerate(s.errata, 1):
+            assert f"Erratum {n}: seed {e.seed}" in page, (s.id, e.seed)
+            for text in (e.seed_does, e.refpe_does, e.why):
+                assert escape(text)[:30] in page, (s.id, e.seed)
+            assert re.search(r"\d{4}|seed 0\d\d", e.why), f"{s.id} {e.seed}: why cites nothing"
+    assert "i为词嵌入的维度" in refpe_docs.spec_page(refpe.spec("pe-sinusoidal"), [], None)
+
+
+def test_error_figure_curves_from_a_report():
+    """Coinciding backends become one labelled curve, kernels are left out, the horizon is read
+    off the merged curve (not the smallest case's last position), and both panels show the
+    highest curve (one y scale)."""
+    import refpe_position_figures as F
+
+    def row(subject, backend, curve):
+        return {"spec": "pe-sinusoidal", "subject": subject, "backend": backend, "curve": curve,
+                "dtype": "float32", "K": 1.0}  # fmt: skip
+
+    rows = [row("kernel:pe-sinusoidal:numpy", "numpy", [[1, 0.3]])]
+    for backend in ("numpy", "torch"):
+        rows += [row("refpe", backend, [[0, 0.2], [2, 0.2]]), row("refpe", backend, [[1, 0.25]])]
+        rows.append(row("refpe", backend, [[2**24, 0.25]]))
+    rows.append(row("t2t (transcribed)", "numpy", [[1, 0.5], [8, 2.0], [2**24, 4e6]]))
+    curves = {c[0]: c for c in F.report_curves("pe-sinusoidal", {"results": rows})}
+    assert set(curves) == {"refpe (numpy, torch)", "t2t (transcribed)"}
+    assert curves["refpe (numpy, torch)"][3] == 2**24 and curves["t2t (transcribed)"][3] == 1
+    fig = F.error_figure(refpe.spec("pe-sinusoidal"), list(curves.values()), "test")
+    assert all(ax.get_ylim()[1] >= 4e6 for ax in fig.axes[:2])
+    assert "position p" in fig.axes[0].get_xlabel() and "normalised" in fig.axes[0].get_ylabel()
+    gap = F._binned([(1, 0.1), (2, 0.1), (2**20, 0.1)])
+    assert len(gap) == 4 and gap[2][1] != gap[2][1]  # a NaN breaks the line over the gap

@@ -182,8 +182,19 @@ def cli_page() -> str:
 
 #: Crosswalk columns that describe the build machine, not the library: never shown as facts.
 BUILD_COLUMNS = ("available",)
-#: The specs whose conventions differ most between libraries: the quick table's rows.
-WHICH_SPECS = ("rope", "rope-scaling", "pe-sinusoidal", "alibi", "t5-bias", "pe-learned")
+#: The specs whose conventions differ most between libraries: one quick table per group, with
+#: the crosswalk columns that group needs (small tables fit the page at 1280 px; one table of
+#: every column would scroll). Rotary scalings are in the rope-scaling group's table.
+WHERE = ("rope", "alibi", "t5-bias", "pe-learned")
+WHICH_GROUPS = (
+    ("Rotary embedding", ("rope",), ("layout", "schedule")),
+    ("Sinusoidal encoding", ("pe-sinusoidal",), ("layout", "schedule", "offset")),
+    ("Rotary frequency scalings", ("rope-scaling",), ("scalings",)),
+    ("Positions: where they start, what indexes them", WHERE, ("offset",)),
+)
+WHICH_SPECS = tuple(dict.fromkeys(sid for _, group, _ in WHICH_GROUPS for sid in group))
+#: The quick tables' headings for the crosswalk keys.
+WHICH_HEADINGS = {"schedule": "frequencies", "offset": "positions"}
 
 
 def third_party(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -192,24 +203,30 @@ def third_party(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def which_table(rows: list[dict[str, Any]]) -> str:
-    """ "Which convention does my library use": one row per library and spec."""
-    keep = [r for r in rows if r.get("spec") in WHICH_SPECS]
-    keep.sort(key=lambda r: (WHICH_SPECS.index(r["spec"]), str(r.get("library"))))
-    table = [
-        (
-            escape(r.get("subject", "")),
-            spec_ref(r["spec"]),
-            escape(r.get("layout", "") or "–"),
-            escape(r.get("schedule", "") or r.get("scalings", "") or "–"),
-            escape(r.get("offset", "") or "–"),
+    """ "Which convention does my library use": one small table per group of specs (a group of
+    several specs gets a spec column)."""
+    out = []
+    for title, group, keys in WHICH_GROUPS:
+        keep = sorted(
+            (r for r in rows if r.get("spec") in group),
+            key=lambda r: (group.index(r["spec"]), str(r.get("subject"))),
         )
-        for r in keep
-    ]
-    return list_table(
-        ("implementation", "spec", "layout", "schedule / scalings", "positions"),
-        table,
-        "26 12 20 22 20",
-    )
+        if not keep:
+            continue
+        many = len(group) > 1
+        header = ["implementation", *(["spec"] if many else [])]
+        header += [WHICH_HEADINGS.get(k, k) for k in keys]
+        table = [
+            [
+                escape(r.get("subject", "")),
+                *([spec_ref(r["spec"])] if many else []),
+                *(escape(r.get(k, "") or "–") for k in keys),
+            ]
+            for r in keep
+        ]
+        out.append(f"**{title}** ({', '.join(spec_ref(sid) for sid in group)})\n")
+        out.append(list_table(header, table))
+    return "\n".join(out)
 
 
 def conventions_page() -> str:

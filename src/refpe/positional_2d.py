@@ -35,9 +35,11 @@ def pe_sinusoidal_2d(
 
     .. math::
 
-        PE[r W + c] = \bigl[\,S_{d/2}(c)\ \Vert\ S_{d/2}(r)\,\bigr]\ (\text{order "xy"}),\qquad
-        S_{k}(p) = \bigl[\sin(p\,\omega_0..\omega_{k/2-1})\ \Vert\
+        \begin{aligned}
+        PE[r W + c] &= \bigl[\,S_{d/2}(c)\ \Vert\ S_{d/2}(r)\,\bigr]\ (\text{order "xy"}),\\
+        S_{k}(p) &= \bigl[\sin(p\,\omega_0..\omega_{k/2-1})\ \Vert\
         \cos(p\,\omega_0..\omega_{k/2-1})\bigr],\ \omega_i = b^{-2i/k}
+        \end{aligned}
 
     Patches are in row-major order (row ``r``, column ``c`` at index ``r W + c``, as a ViT
     flattens its patch grid); half the width encodes one axis, half the other, each with

@@ -45,9 +45,11 @@ def alibi_slopes(num_heads: int, *, dtype: Any = None, xp: Any = None, device: A
 
     .. math::
 
-        m_h = 2^{-8h/H},\quad h = 1..H \quad (H = 2^k);\qquad
-        \text{else with } n = 2^{\lfloor \log_2 H \rfloor}:\
+        \begin{aligned}
+        &m_h = 2^{-8h/H},\quad h = 1..H \quad (H = 2^k);\\
+        &\text{else with } n = 2^{\lfloor \log_2 H \rfloor}:\
         m = (2^{-8h/n})_{h=1}^{n} \,\Vert\, (2^{-4g/n})_{g = 1, 3, 5, \dots}^{\,H - n \text{ terms}}
+        \end{aligned}
 
     For a power of two the slopes are a geometric sequence of ratio :math:`2^{-8/H}`. For
     other ``H``, the first ``n`` slopes are those of ``n`` heads and the rest are every other

@@ -196,7 +196,8 @@ register(
                 seed_does="the text says v_i sums the embeddings of the other positions; "
                 "the formula v_i = sum_{j=1}^n E_j sums all of them",
                 refpe_does="follows the formula; exclude_self=True gives the text's reading",
-                why="the formula is the precise statement; the text's variant stays available",
+                why="the formula (seed 002 §4) is the precise statement; the text's variant "
+                "stays available",
             ),
         ),
         terms=("自注意力机制", "注意力权重", "可加性向量", "加法向量"),
@@ -238,6 +239,17 @@ register(
             "causal: changing keys/values after position i does not change output i",
             "adding a constant to every score of a row changes nothing",
             "multi_head_attention with identity projections equals attn_sdpa on the split heads",
+        ),
+        errata=(
+            Erratum(
+                seed="002 §2",
+                seed_does="编码器通常是自回归模型: an encoder is said to be autoregressive, "
+                "each position depending only on the earlier ones",
+                refpe_does="causal=False by default (an encoder: every query sees every key); "
+                "causal=True hides later keys (a decoder)",
+                why="Vaswani et al. 2017 §3.2.3: encoder self-attention sees all positions, "
+                "only the decoder masks; BERT (Devlin et al. 2019) is a bidirectional encoder",
+            ),
         ),
         terms=("自注意力机制", "注意力权重", "多头注意力"),
         section="4",

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..embedding import token_lookup, token_one_hot
-from ..registry import FLOAT_DTYPES, Case, ErrorModel, Spec, register
+from ..registry import FLOAT_DTYPES, Case, Erratum, ErrorModel, Spec, register
 
 
 def _cases() -> tuple[Case, ...]:
@@ -75,6 +75,17 @@ register(
         cases=_cases(),
         error=_ERROR,
         invariants=("equals token-lookup bit for bit",),
+        errata=(
+            Erratum(
+                seed="003 §4.2.1",
+                seed_does="假设输入单词的维度为d ... Word_Embedding = W · X: the input word X "
+                "is said to have the embedding's dimension d",
+                refpe_does="X = onehot(id, V) has V entries; d is the output width; "
+                "the row form onehot(id, V) W with W of shape (V, d)",
+                why="a one-hot input has one entry per vocabulary word (Mikolov et al. 2013); "
+                "W · X with W of shape (d, V) is the same product transposed",
+            ),
+        ),
         terms=_TERMS,
         section="1",
         explanation="The same lookup written as a matrix product of one-hot vectors with W.",

@@ -50,7 +50,8 @@ register(
                 seed="004 §1",
                 seed_does="text: 方差 (variance) 0.02; code: torch.randn(dim) * 0.02 (std 0.02)",
                 refpe_does="std is the standard deviation",
-                why="the code and BERT/GPT-2 practice scale unit normals by 0.02",
+                why="the code, BERT (Devlin et al. 2019) and GPT-2 (Radford et al. 2019) scale "
+                "unit normals by 0.02: a standard deviation",
             ),
         ),
         terms=("随机初始化", "正态分布", "方差"),
@@ -104,6 +105,17 @@ register(
             ),
         ),
         invariants=("each draw follows the framework's documented distribution",),
+        errata=(
+            Erratum(
+                seed="004 §1",
+                seed_does="for the embedding matrix: 均匀分布 [-a, a], "
+                "例如 PyTorch 默认的均匀初始化 (PyTorch's default uniform initialisation)",
+                refpe_does="torch embedding is N(0, 1), as nn.Embedding; the uniform PyTorch "
+                "default is nn.Linear's U(±1/sqrt(in)) (kind='linear')",
+                why="PyTorch's nn.Embedding.reset_parameters calls init.normal_; nn.Linear "
+                "calls kaiming_uniform_(a=sqrt(5)) (He et al. 2015), bound 1/sqrt(fan_in)",
+            ),
+        ),
         terms=("随机初始化", "PyTorch 默认的均匀初始化"),
         explanation="The distributions PyTorch, TensorFlow and Keras use when nothing is said.",
         **_COMMON,

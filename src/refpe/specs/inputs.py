@@ -125,7 +125,8 @@ register(
                 seed_does="tf.concat([initial_embeddings, position_encoding], axis=0): "
                 "stacks the vocabulary table on the position table",
                 refpe_does="adds E[ids] and PE[pos] per token; combine='concat' is explicit",
-                why="the seed's own formula v_seq[i] = v_word + p_i is a per-token sum",
+                why="the seed's own formula v_seq[i] = v_word + p_i is a per-token sum, as in "
+                "Vaswani et al. 2017 §3.5",
             ),
         ),
         terms=("输入层", "词嵌入", "位置编码"),

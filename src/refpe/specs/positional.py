@@ -150,6 +150,26 @@ register(
             "sin^2 + cos^2 = 1 for every frequency pair",
             "rows p and p + k are related by the block-diagonal rotation by k ω_i",
         ),
+        errata=(
+            Erratum(
+                seed="003 §4.2.2",
+                seed_does="[sin(p/10000^(2i/d)), cos(p/10000^(2i/d))] with i为词嵌入的维度 "
+                "(i is the embedding dimension)",
+                refpe_does="i is the frequency index, 0 <= i < d/2; d is the width; "
+                "layout='concatenated' gives the seed's [sin..., cos...] order",
+                why="Vaswani et al. 2017 §3.5: each i is one sinusoid, wavelengths 2π to "
+                "10000·2π (seed 004 §3: i 是维度索引); i = d makes every column 10000^-2",
+            ),
+            Erratum(
+                seed="001 §5.2",
+                seed_does="position * div_term with position (max_len,), div_term (d/2,); "
+                "-torch.log(10000.0) on a Python float",
+                refpe_does="the outer product p ω_i, shape (positions, d/2), "
+                "ω_i = exp(-2i ln(base)/d)",
+                why="Vaswani et al. 2017 §3.5 defines one value per (position, i); the shapes "
+                "do not broadcast and torch.log takes a tensor (math.log, position[:, None])",
+            ),
+        ),
         terms=terms,
         section="2",
         explanation="Each pair of columns is a sine and cosine of the position at one "
@@ -221,7 +241,7 @@ register(
                 "noise of std 1, table transposed (d, max_len)",
                 refpe_does="table (max_len, d); noise of std noise_std (default 0), seeded",
                 why="std-1 noise is as large as the signal; the model indexes the table "
-                "as (max_len, d)",
+                "as (max_len, d), as PE(pos, i) of Vaswani et al. 2017 §3.5",
             ),
         ),
         terms=terms,
@@ -286,6 +306,17 @@ register(
             ),
         ),
         invariants=("K = 1 with scalar alpha is the seed's formula",),
+        errata=(
+            Erratum(
+                seed="001 §3.2, §4.2",
+                seed_does="将位置信息 p 转换为 2p 维向量，其中 p 为嵌入维度: p is both the "
+                "position and the embedding width; W_1, W_2 are called matrices",
+                refpe_does="p is the position, d the width; W_1, W_2 are (d,) vectors for a "
+                "scalar α_1, (K, d) for K frequencies (2K inputs: the text's 2p)",
+                why="in seed 001 §4.1's E_pos(p) = sin(α_1 p) W_1 + cos(α_1 p) W_2 the "
+                "argument p is the position and sin(α_1 p) one number: W_1 maps it to d",
+            ),
+        ),
         terms=terms,
         section="2",
         explanation="A sine and cosine of the position, mixed into d dimensions by two "
@@ -330,6 +361,25 @@ register(
             text="one rounding of the product and one of the sum: eps (|p w| + |b|)",
         ),
         invariants=("PE[p + 1] - PE[p] = w for shared w, b",),
+        errata=(
+            Erratum(
+                seed="000 §4",
+                seed_does="生成线性位置编码: tf.Variable(tf.random.uniform([sequence_length, "
+                "embedding_dim])), a random table that does not grow with the position",
+                refpe_does="PE[p] = p w + b; a trainable random table is pe-learned",
+                why="§2.3 defines the linear encoding as a value that increases linearly "
+                "with the position; a learned table is BERT's (Devlin et al. 2019)",
+            ),
+            Erratum(
+                seed="003 §5.2",
+                seed_does="positional_encoding[i](torch.tensor([[i]])) for i in range(100): "
+                "an int64 input to nn.Linear(1, 100), never added to the embeddings",
+                refpe_does="positions cast to the weights' float: PE[p] = p w_p + b_p; "
+                "input-add adds the encoding to the token embeddings",
+                why="nn.Linear multiplies by float weights and PyTorch does not promote "
+                "int64 there (a dtype error); Vaswani et al. 2017 §3.5 sums PE and embedding",
+            ),
+        ),
         terms=(*terms, "线性位置编码"),
         section="2",
         explanation="Every position gets a value that grows linearly with it.",
@@ -367,7 +417,7 @@ register(
                 seed_does="§2.3 says 交叉和 (cross sum); §4.2 writes P1[i] ⊙ P2[i]; "
                 "the code implements neither",
                 refpe_does="the element-wise product of §4.2",
-                why="the only formula the seed gives",
+                why="the only formula the seed gives (seed 000 §4.2)",
             ),
         ),
         terms=(*terms, "双线性位置编码"),

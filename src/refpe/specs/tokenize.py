@@ -87,8 +87,8 @@ register(
                 seed_does="says WordPiece may split 深度学习 into [深, 度学, 习]",
                 refpe_does="[深, 度, 学, 习]: BERT's basic tokeniser makes every CJK "
                 "character a word; continuation pieces would be written ##度学",
-                why="BERT (and every WordPiece using its basic tokeniser) isolates CJK "
-                "characters before WordPiece runs",
+                why="BERT (Devlin et al. 2019; every WordPiece using its basic tokeniser) "
+                "isolates CJK characters before WordPiece runs",
             ),
         ),
         terms=("分词", "子词", "WordPiece"),
