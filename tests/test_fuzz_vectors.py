@@ -5,11 +5,12 @@ and arrays of every accepted dtype go to the writer. Each example must finish wi
 bound, raise nothing but ``VectorFormatError`` (readers) or ``ValueError`` (writer), and
 agree with the oracle below: the oracle accepts exactly when refpe does, with the same words
 and bit-identical vectors (no silent wrong answer). ``REFPE_FUZZ_EXAMPLES`` sets the examples
-per test (default 2000, over 10^4 in all); ``REFPE_FUZZ_REPORT=path.json`` writes the figures
-(examples, accepted, refusals by kind, crashes, hangs, wrong answers). The long run kept in
+per test (default 2000, 10^4 in all; the long run 20000, 10^5 in all);
+``REFPE_FUZZ_REPORT=path.json`` writes the figures (examples, accepted, refusals by kind,
+crashes, hangs, wrong answers). The long run kept in
 ``docs/reports/fuzz-vectors.json``::
 
-    REFPE_FUZZ_EXAMPLES=100000 REFPE_FUZZ_REPORT=docs/reports/fuzz-vectors.json \\
+    REFPE_FUZZ_EXAMPLES=20000 REFPE_FUZZ_REPORT=docs/reports/fuzz-vectors.json \\
         nice python -m pytest -q -p no:randomly tests/test_fuzz_vectors.py
 """
 

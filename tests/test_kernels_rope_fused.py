@@ -30,7 +30,7 @@ def test_without_numba_the_fused_kernel_says_so():
 @pytest.mark.parametrize("r", [16, 8])
 def test_fused_is_the_three_pass_kernel_bit_for_bit(dtype, r):
     g = np.random.default_rng(4)
-    x = g.standard_normal((6, 40, 16)).astype(dtype) * 10.0 ** g.integers(-3, 4, (6, 40, 16))
+    x = (g.standard_normal((6, 40, 16)) * 10.0 ** g.integers(-3, 4, (6, 40, 16))).astype(dtype)
     x[0, 3, 2], x[1, 5, 9], x[2, 7, 1], x[3, 9, 15] = np.inf, np.nan, -np.inf, np.inf
     T, D = x.shape[1:]
     C, S = rotary._rope_tables(T, r, D, 10000.0, "null", "half", dtype)
@@ -52,6 +52,7 @@ def test_the_kernel_body_with_a_stand_in_numba(monkeypatch):
     stub = types.ModuleType("numba")
     stub.njit = lambda **kw: lambda f: f
     stub.prange = range
+    stub.threading_layer = lambda: "workqueue"  # calls go one at a time
     monkeypatch.setitem(sys.modules, "numba", stub)
     rotary_fused._compiled.cache_clear()
     try:
@@ -68,3 +69,26 @@ def test_the_kernel_body_with_a_stand_in_numba(monkeypatch):
             assert np.array_equal(x.view(np.uint8), want.view(np.uint8))
     finally:
         rotary_fused._compiled.cache_clear()
+
+
+@pytest.mark.skipif(not rotary_fused.available(), reason="numba is not importable")
+def test_threads_calling_at_once_get_the_single_thread_answer():
+    # Numba's workqueue layer aborts on concurrent calls; OpenMP/TBB take them. Either way
+    # four threads at once must give what one thread gives.
+    import threading
+
+    x = np.random.default_rng(5).standard_normal((4, 64, 32)).astype(np.float32)
+    C, S = rotary._rope_tables(64, 32, 32, 10000.0, "null", "half", "float32")
+    want = _three_pass(x, 32, np.empty_like(x))
+    outs = [np.empty_like(x) for _ in range(4)]
+
+    def run(out):
+        for _ in range(25):
+            rotary_fused.rope_half_fused(x, out, C[:64], S[:64], 32)
+
+    threads = [threading.Thread(target=run, args=(o,)) for o in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(o.view(np.uint32), want.view(np.uint32)) for o in outs)

@@ -19,6 +19,7 @@ keeps its three passes. Source: Su et al. (2021), RoFormer eq. (34).
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import numpy as np
@@ -62,4 +63,23 @@ def rope_half_fused(x: np.ndarray, out: np.ndarray, C: np.ndarray, S: np.ndarray
     kernel = _compiled()
     if kernel is None:
         raise RuntimeError("the fused rope kernel needs numba, which is not importable")
-    kernel(x, out, np.ascontiguousarray(C), np.ascontiguousarray(S), r)
+    C, S = np.ascontiguousarray(C), np.ascontiguousarray(S)
+    if _threadsafe():
+        kernel(x, out, C, S, r)
+        return
+    with _ONE_AT_A_TIME:  # Numba's own thread pool aborts the process on concurrent calls
+        kernel(x, out, C, S, r)
+
+
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def _threadsafe() -> bool:
+    """Whether Numba's threading layer (known after the first parallel call) takes calls from
+    several threads at once: OpenMP and TBB do; the fallback ``workqueue`` does not."""
+    import numba
+
+    try:
+        return numba.threading_layer() in ("omp", "tbb")
+    except ValueError:  # no parallel call yet: the first one takes the lock
+        return False
