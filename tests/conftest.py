@@ -44,3 +44,15 @@ def jax_x64():
 
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A LocalCluster of 2 processes of 1 thread each, closed after the module."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                 dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        yield client

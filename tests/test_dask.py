@@ -21,18 +21,6 @@ da = pytest.importorskip("dask.array")
 import dask  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def cluster_client():
-    """A LocalCluster of 2 processes of 1 thread each, closed after the module."""
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                 dashboard_address=None) as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
-        yield client
-
-
 @pytest.mark.parametrize("name", [hot.function for hot in HOT.values()])
 def test_public_functions_pickle_by_reference(name):
     fn = getattr(refpe, name)

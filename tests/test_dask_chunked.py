@@ -17,19 +17,6 @@ from refpe.kernels import dask_bias, dask_init
 da = pytest.importorskip("dask.array")
 import dask  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def cluster_client():
-    """A LocalCluster of 2 processes of 1 thread each, closed after the module."""
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                 dashboard_address=None) as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
-        yield client
-
-
 TABLE = np.random.default_rng(4).standard_normal((32, 6)).astype(np.float32)
 
 

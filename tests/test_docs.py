@@ -456,8 +456,7 @@ def test_pages_render_in_chromium(server, site, tmp_path):
             assert state["mathErrors"] == 0, name
             assert state["unrendered"] == 0, f"{name}: a formula MathJax did not typeset"
             assert state["backslashes"] == 0, f"{name}: a backslash is shown in a formula"
-            if name != "api":  # refpe.vectors.align and .info still overflow there
-                assert state["wideMath"] == 0, f"{name}: a formula wider than the page at 1280 px"
+            assert state["wideMath"] == 0, f"{name}: a formula wider than the page at 1280 px"
         requests = [
             e["params"]["request"]["url"]
             for e in browser.events

@@ -31,6 +31,24 @@ def test_spec_table_is_current():
     assert table[1].strip() == specs_markdown().strip(), "run `make readme` to regenerate"
 
 
+def test_performance_tables_are_the_kept_reports():
+    import json
+
+    from refpe.bench.summary import markdown
+
+    root = Path(__file__).resolve().parents[1]
+    doc = json.loads((root / "docs" / "reports" / "bench-cpu.json").read_text(encoding="utf-8"))
+    table = re.search(r"<!-- bench:start -->\n(.*?)<!-- bench:end -->", README, flags=re.S)
+    assert table, "README lost its performance table markers"
+    assert table[1].strip() == markdown(doc).strip(), "run `make readme` to regenerate"
+    # every target the kept report misses is named, with its reason, after the tables
+    after = README[table.end() : README.index("\n## ", table.end())]
+    missed = [t for t in markdown(doc).splitlines() if t.endswith("| **no** |")]
+    for row in missed:
+        name = row.split(" | ")[0].lstrip("| ")
+        assert name.split(":")[0] in after, f"README says nothing of the missed target {name!r}"
+
+
 def test_the_ten_line_example_runs():
     pytest.importorskip("torch")
     block = re.search(r"## A 10-line example\s+```python\n(.*?)```", README, flags=re.S)

@@ -228,11 +228,13 @@ def test_bad_input(call, error, match):
 def _thresholds_in_integers(e, s, d):
     """Each bucket's smallest distance by the definition alone: big integers, no logarithm."""
     out = []
-    n = e
+    lo = e
     for k in range(1, s):
-        while n**s * e**k < d**k * e**s:
-            n += 1
-        out.append(n)
+        hi = max(lo, d)  # the smallest n >= lo with n**s e**k >= d**k e**s (monotone in n)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if mid**s * e**k < d**k * e**s else (lo, mid)
+        out.append(lo)
     return out
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tracemalloc
 
 import numpy as np
 import pytest
 
 from refpe import _vectors_io, _vectors_stream
 from refpe import vectors as V
+from refpe.bench.timing import peak_bytes
 from refpe.cli import vectors as cli_vectors
 
 da = pytest.importorskip("dask.array")
@@ -274,15 +274,6 @@ def test_streamed_info_check(tmp_path, capsys):
     assert V.check(empty, format="glove") == V.read(empty, format="glove")[1].shape
 
 
-def _peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_memory_is_bounded_by_blocks_not_the_file(tmp_path, monkeypatch, capsys):
     """200k x 50 float32 (40 MB of vectors): streamed commands hold a few blocks."""
     monkeypatch.setattr(_vectors_io, "BLOCK_BYTES", 1 << 20)
@@ -304,11 +295,11 @@ def test_memory_is_bounded_by_blocks_not_the_file(tmp_path, monkeypatch, capsys)
                 "--to", "glove"], ["align", str(small), str(vocab), str(tmp_path / "t.npy"),
                 "--seed", "0"]):  # fmt: skip
         assert run(*cmd) == 0
-    check = _peak(lambda: run("info", str(path), "--check"))
-    align = _peak(
+    check = peak_bytes(lambda: run("info", str(path), "--check"))
+    align = peak_bytes(
         lambda: run("align", str(path), str(vocab), str(tmp_path / "t.npy"), "--seed", "0")
     )
-    convert = _peak(lambda: run("convert", str(path), str(tmp_path / "o.bin"), "--to",
+    convert = peak_bytes(lambda: run("convert", str(path), str(tmp_path / "o.bin"), "--to",
                                 "word2vec-binary"))  # fmt: skip
     capsys.readouterr()
     assert (tmp_path / "o.bin").read_bytes() == path.read_bytes()

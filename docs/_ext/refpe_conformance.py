@@ -31,8 +31,9 @@ ORDER = ("error", "fail", "differs", "loose", "pass", "skipped")
 #: A subject's column in the grid: refpe (every backend and kernel), then one per library.
 LIBRARY_COLUMNS = {
     "torch": "PyTorch built-ins",
-    "jax": "JAX / Flax",
-    "flax": "JAX / Flax",
+    "jax": "JAX built-ins",
+    "flax": "Flax",
+    "optax": "optax",
     "transformers": "Hugging Face transformers",
     "torchtune": "torchtune",
     "x_transformers": "x-transformers",

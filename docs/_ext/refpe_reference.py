@@ -180,6 +180,9 @@ def cli_page() -> str:
             os.environ["COLUMNS"] = old
 
 
+#: The most columns an "Every spec" table shows side by side; a wider one lists each
+#: implementation's conventions in one cell instead.
+WIDEST = 4
 #: Crosswalk columns that describe the build machine, not the library: never shown as facts.
 BUILD_COLUMNS = ("available",)
 #: The specs whose conventions differ most between libraries: one quick table per group, with
@@ -267,7 +270,13 @@ def conventions_page() -> str:
             for k in columns
             if k not in ("spec", *BUILD_COLUMNS) and any(str(r.get(k, "")).strip() for r in group)
         ]
-        out.append(list_table(keys, ([escape(r.get(k, "")) for k in keys] for r in group)))
+        if len(keys) <= WIDEST:
+            out.append(list_table(keys, ([escape(r.get(k, "")) for k in keys] for r in group)))
+            continue
+        # many columns would not fit at 1280 px: the implementation, then its conventions
+        out.append(list_table((keys[0], "conventions"), ((escape(r.get(keys[0], "")), "\n".join(
+            f"- **{k}**: {escape(r[k])}" for k in keys[1:] if str(r.get(k, "")).strip()
+        )) for r in group)))  # fmt: skip
     return "\n".join(out)
 
 

@@ -54,7 +54,8 @@ def list_table(header: Iterable[str], rows: Iterable[Iterable[str]], widths: str
         out.append(f"   :widths: {widths}")
     out.append("")
     for row in [list(header), *rows]:
-        cells = [c if str(c).strip() else " " for c in row]
+        # a cell of several lines (a bullet list) continues under its first line
+        cells = [str(c).replace("\n", "\n       ") if str(c).strip() else " " for c in row]
         out.append(f"   * - {cells[0]}")
         out.extend(f"     - {c}" for c in cells[1:])
     return "\n".join(out) + "\n"

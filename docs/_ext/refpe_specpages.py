@@ -58,7 +58,8 @@ def summarise_kwargs(kwargs: dict[str, Any]) -> str:
         else:
             text = repr(v)
             parts.append(f"{k}={text if len(text) <= 40 else text[:37] + '...'}")
-    return literal(", ".join(parts))
+    # one literal each, so that a line breaks between arguments (never inside one)
+    return ", ".join(literal(p) for p in parts)
 
 
 def spec_page(

@@ -148,11 +148,12 @@ def align(
     .. math::
 
         E_{t} = \begin{cases}
-            \mathbf v_{w} & \text{if token } t \text{ is the pretrained word } w
-                \text{ (or } \operatorname{casefold}(t) = \operatorname{casefold}(w)
-                \text{ with } \texttt{casefold=True}) \\
+            \mathbf v_{w} & \text{if token } t \text{ is the pretrained word } w \\
             R_{t} & \text{otherwise, } R = \operatorname{init}(V, d;\ \text{seed})
         \end{cases}
+
+    where, with ``casefold=True``, :math:`t` is the word :math:`w` also when
+    :math:`\operatorname{casefold}(t) = \operatorname{casefold}(w)`.
 
     Source: seed 004 §2 (对齐词汇表: 未对齐的 Token 仍随机初始化; 冻结或微调); seed 000 §2.2,
     §3.1 steps 1-3.

@@ -428,8 +428,10 @@ def info(path: PathLike, *, format: str | None = None, encoding: str = "utf-8") 
 
     .. math::
 
-        \mathit{count} \cdot (4d + 2) \le \text{bytes after the header (binary)},\quad
-        \mathit{count} \cdot (2d + 2) - 1 \le \text{bytes after it (text)}
+        \begin{aligned}
+        \mathit{count} \cdot (4d + 2) &\le \text{bytes after the header (binary)}, \\
+        \mathit{count} \cdot (2d + 2) - 1 &\le \text{bytes after it (text)}
+        \end{aligned}
 
     Source: seed 004 §2. Precision: exact integers. A header the file cannot hold is an
     error: the body is then read (streaming) so that the error names the row at fault, as

@@ -23,7 +23,7 @@ JSON (``--json PATH``), schema ``refpe-bench/1``::
      "machine": {"platform", "processor", "cpus", "memory_bytes", "python",
                  "load_before": [1, 5, 15 min], "load_after": [...], "torch_threads"},
      "libraries": {name: version},
-     "settings": {"repeats": int, "warmup": int},
+     "settings": {"repeats": int, "warmup": int, "OMP_WAIT_POLICY": str | None},
      "results": [{"spec", "case", "backend", "device", "dtype", "shape": {...},
                   "bytes": int (the bytes the copy baseline moves), "note": str,
                   "candidates": {label: {"role": "reference"|"kernel"|"peer"|"copy"|"baseline",
@@ -242,7 +242,8 @@ def run(
         **({"skipped": skipped} if skipped else {}),
         "machine": info,
         "libraries": versions(),
-        "settings": {"repeats": repeats, "warmup": warmup},
+        "settings": {"repeats": repeats, "warmup": warmup,
+                     "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")},  # fmt: skip
         "results": results,
         "targets": [] if quick else targets(results),
         "sweeps": curves,

@@ -36,6 +36,8 @@ TARGETS = (
      ("pe-sinusoidal", "table at 10^6", "numpy"), "kernel", "vs_peer", 3.0),
     ("sinusoid table float64: exact kernel >= 0.5x the plain float64 formula",
      ("pe-sinusoidal", "table float64", "numpy"), "kernel", "vs_peer", 0.5),
+    ("rope tables float64: exact kernel >= 0.5x the plain float64 formula",
+     ("rope", "tables float64", "numpy"), "kernel", "vs_peer", 0.5),
     ("sinusoid table float64: kernel error 0 (bit for bit the reference)",
      ("pe-sinusoidal", "table float64", "numpy"), "kernel", "error", 0.0),
     ("sinusoid table float32: kernel error <= 1 eps32",

@@ -119,6 +119,7 @@ def rope_works(backend: str, size: dict) -> list[Work]:
             lambda: apply_rotary_pos_emb(tq, tk, cos, sin),
         )
     errors = _rope_errors(q, T)  # q on the host (torch tensors below share its memory)
+    tables = [rope_tables_float64_work(4 * T, D)] if backend == "numpy" else []
     oq, ok = np.empty_like(q), np.empty_like(k)
     if backend == "jax":
         return _rope_jax_works(q, k, shape, peer)
@@ -165,5 +166,56 @@ def rope_works(backend: str, size: dict) -> list[Work]:
             ],
             errors,
             note="half layout, positions 0..T-1, cos/sin tables precomputed (cached)",
-        )
+        ),
+        *tables,
     ]
+
+
+def rope_tables_float64_work(T: int, D: int) -> Work:
+    """The float64 cos/sin tables of the half layout: the kernel's (the exact phase reduction)
+    against the plain float64 form ``cos(cat(f, f))``, ``sin(cat(f, f))`` with
+    ``f = outer(p, inv_freq)``, as Hugging Face computes them (the cost of exactness)."""
+    from refpe._precision import exact_sin_cos_table
+
+    inv = 1.0 / (10000.0 ** (np.arange(0, D, 2, dtype=np.float64) / D))
+    pos = np.arange(T, dtype=np.float64)
+
+    def plain() -> tuple[np.ndarray, np.ndarray]:
+        emb = np.outer(pos, inv)
+        emb = np.concatenate([emb, emb], axis=-1)
+        sin = np.sin(emb)
+        sin[:, : D // 2] *= -1.0
+        return np.cos(emb), sin
+
+    def errors(out: dict[str, Any]) -> dict[str, float]:
+        theta = KR._inv_freq(D, 10000.0, None, None)[0]
+        sin, cos = exact_sin_cos_table(np.arange(T), theta)  # within an ulp of float64
+        exact = np.concatenate([cos, cos], -1), np.concatenate([-sin, sin], -1)
+        eps = np.finfo(np.float64).eps
+        return {lab: max(float(np.max(np.abs(a - b))) for a, b in zip(v, exact, strict=True)) / eps
+                for lab, v in out.items() if lab != "copy"}  # fmt: skip
+
+    table = np.concatenate([a.reshape(-1) for a in plain()])
+    return Work(
+        "rope",
+        "tables float64",
+        "numpy",
+        "float64",
+        {"T": T, "D": D},
+        table.nbytes,
+        [
+            Candidate(
+                "kernel",
+                "kernel",
+                "kernels.rotary tables float64 (uncached)",
+                lambda: KR._rope_coefficients(
+                    np.arange(T), D, D, 10000.0, "null", "half", "float64"
+                ),
+            ),
+            Candidate("peer", "peer", "plain float64 form: cos, sin of cat(p*inv, p*inv)", plain),
+            copy_candidate("numpy", table),
+        ],
+        errors,
+        note="the half layout's C = cos and S = [-sin, sin] at positions 0..T-1; error in "
+        "float64 eps (absolute) against the exact phase reduction",
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from typing import Any
 
 from .common import UsageError, console, split_csv
@@ -36,9 +37,27 @@ def _strict(v: Any) -> Any:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    # Before any OpenMP runtime starts: PyTorch's and Numba's idle threads sleep instead of
+    # spinning, so that one library timed right after the other is not slowed by them.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from rich.table import Table
 
     from refpe import bench
+
+    if args.markdown:  # print a kept report's tables; nothing is measured
+        import json
+
+        from refpe.bench.summary import markdown
+
+        try:
+            with open(args.markdown, encoding="utf-8") as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--markdown: cannot read {args.markdown}: {e}") from None
+        if doc.get("schema") != "refpe-bench/1":
+            raise UsageError(f"--markdown: {args.markdown} is not a refpe-bench/1 report")
+        print(markdown(doc))
+        return 0
 
     specs = list(args.specs) or list(bench.SPECS)
     for s in specs:
@@ -106,4 +125,9 @@ def add_parser(subparsers: Any) -> None:
     b.add_argument("--quick", action="store_true", help="small sizes (tests, CI)")
     b.add_argument("--sweep", action="store_true", help="also time against T and d")
     b.add_argument("--repeats", type=int, help="timed rounds (default 7, 3 with --quick)")
+    b.add_argument(
+        "--markdown",
+        metavar="REPORT",
+        help="print a kept report's results and targets as the README's tables",
+    )
     b.set_defaults(handler=_bench)

@@ -28,7 +28,7 @@ import numpy as np
 from refpe._compat import MAX_WIDTH
 from refpe._precision import exact_sin_cos_table, frequencies
 
-from . import _common
+from . import _common, positional_fused
 from ._common import in_threads, integer, namespace_library, np_dtype, size
 
 __all__ = [
@@ -88,6 +88,9 @@ def build_sinusoid_table(
     elif n:
         sin_a, cos_a = exact_sin_cos_table(np.arange(0, n, B) + offset, omega)
         sin_b, cos_b = exact_sin_cos_table(np.arange(B), omega)
+        if dtype == "float32" and positional_fused.available():  # one pass, the same values
+            positional_fused.sinusoid_pairs_fused(pairs, sin_a, cos_a, sin_b, cos_b)
+            return _laid_out(pairs, d, m, layout, dtype)
         z = sin_a + 1j * cos_a
         e = cos_b - 1j * sin_b
 
@@ -99,6 +102,12 @@ def build_sinusoid_table(
                 np.copyto(rows, block[: len(rows)].view(np.float64), casting="same_kind")
 
         in_threads(rows_of, len(z), threads=_common.THREADS if n * m > 2**18 else 1)
+    return _laid_out(pairs, d, m, layout, dtype)
+
+
+def _laid_out(pairs: np.ndarray, d: int, m: int, layout: str, dtype: str) -> np.ndarray:
+    """The ``(n, d)`` table of the interleaved ``(sin, cos)`` pairs in ``layout``."""
+    n = len(pairs)
     if layout == "interleaved" and 2 * m == d:
         table = pairs
     elif layout == "interleaved":

@@ -56,7 +56,7 @@ def _rope_coefficients(pos: np.ndarray, r: int, D: int, base: float, scaling: st
         return (e.astype(np.complex64 if dtype == "float32" else np.complex128),)
     C, S = np.ones((n, D)), np.empty((n, r))
     C[:, :h], C[:, h:r], S[:, :h], S[:, h:] = cos, cos, -sin, sin
-    return C.astype(dtype), S.astype(dtype)
+    return C.astype(dtype, copy=False), S.astype(dtype, copy=False)
 
 
 @functools.lru_cache(maxsize=16)

@@ -12,29 +12,23 @@ with the same two products and one sum per element, each rounded in ``x.dtype`` 
 contracts nothing into a fused multiply-add without ``fastmath``), so its results are the
 NumPy kernel's bit for bit, non-finite values included. Rows run in parallel (``prange``).
 
-Without Numba (it is not a dependency) :func:`available` is ``False`` and the NumPy kernel
-keeps its three passes. Source: Su et al. (2021), RoFormer eq. (34).
+Numba comes with the ``fast`` extra (``pip install "refpe[fast]"``); without it
+:func:`available` is ``False`` and the NumPy kernel keeps its three passes.
+Source: Su et al. (2021), RoFormer eq. (34).
 """
 
 from __future__ import annotations
 
-import functools
-import threading
 from typing import Any
 
 import numpy as np
 
+from . import _numba
+
 __all__ = ["available", "rope_half_fused"]
 
 
-@functools.lru_cache(maxsize=1)
-def _compiled() -> Any:
-    """The compiled kernel, or ``None`` where Numba cannot be imported."""
-    try:
-        import numba
-    except ImportError:
-        return None
-
+def _build(numba: Any) -> Any:
     @numba.njit(parallel=True, cache=False, fastmath=False)
     def half(x, out, C, S, r):  # pragma: no cover - runs only where Numba is installed
         rows, T, D = x.shape
@@ -51,6 +45,10 @@ def _compiled() -> Any:
     return half
 
 
+#: The compiled kernel, or ``None`` where Numba cannot be imported.
+_compiled = _numba.compiled(_build)
+
+
 def available() -> bool:
     """Whether the fused kernel can run (Numba importable)."""
     return _compiled() is not None
@@ -63,23 +61,4 @@ def rope_half_fused(x: np.ndarray, out: np.ndarray, C: np.ndarray, S: np.ndarray
     kernel = _compiled()
     if kernel is None:
         raise RuntimeError("the fused rope kernel needs numba, which is not importable")
-    C, S = np.ascontiguousarray(C), np.ascontiguousarray(S)
-    if _threadsafe():
-        kernel(x, out, C, S, r)
-        return
-    with _ONE_AT_A_TIME:  # Numba's own thread pool aborts the process on concurrent calls
-        kernel(x, out, C, S, r)
-
-
-_ONE_AT_A_TIME = threading.Lock()
-
-
-def _threadsafe() -> bool:
-    """Whether Numba's threading layer (known after the first parallel call) takes calls from
-    several threads at once: OpenMP and TBB do; the fallback ``workqueue`` does not."""
-    import numba
-
-    try:
-        return numba.threading_layer() in ("omp", "tbb")
-    except ValueError:  # no parallel call yet: the first one takes the lock
-        return False
+    _numba.call(kernel, x, out, np.ascontiguousarray(C), np.ascontiguousarray(S), r)
