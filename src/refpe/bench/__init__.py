@@ -242,8 +242,11 @@ def run(
         **({"skipped": skipped} if skipped else {}),
         "machine": info,
         "libraries": versions(),
-        "settings": {"repeats": repeats, "warmup": warmup,
-                     "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")},  # fmt: skip
+        "settings": {
+            "repeats": repeats,
+            "warmup": warmup,
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        },
         "results": results,
         "targets": [] if quick else targets(results),
         "sweeps": curves,
