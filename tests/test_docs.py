@@ -362,6 +362,11 @@ PAGE_STATE = """(async () => {
     wideMath: [...document.querySelectorAll('mjx-container[display="true"] > mjx-math')]
         .filter(m => m.getBoundingClientRect().width > width + 1).length,
     which: [...document.querySelectorAll(`#${WHICH} table`)].map(t => t.offsetWidth > width + 1),
+    // tables of the page's own content wider than it at 1280 px (the conformance matrix,
+    // built to scroll sideways, aside)
+    wideTables: [...document.querySelectorAll("article table")]
+        .filter(t => !t.closest(".refpe-matrix") && t.offsetWidth > width + 1)
+        .map(t => (t.closest("section") || {}).id + ": " + t.offsetWidth + " px"),
     // words of the which-convention tables that wrap onto two lines (broken mid-word)
     whichSplit: [...document.querySelectorAll(`#${WHICH} td, #${WHICH} th`)].flatMap(cell => {
       const w = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT), out = [];
@@ -393,13 +398,16 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def _plant_broken_math(root: Path) -> str:
-    """A copy of a spec page with three broken formulas: the check must see each kind."""
+    """A copy of a spec page with three broken formulas and a table wider than the page: the
+    check must see each."""
     page = (root / "_generated" / "specs" / "rope.html").read_text(encoding="utf-8")
     span = '<p><span class="math notranslate nohighlight">{}</span></p>'
     broken = span.format(r"\(\frac{1}\)")  # a MathJax error: \frac without its argument
     broken += span.format(r"\(\text{scale\_grad}\)")  # a backslash shown
     broken += span.format(r"\(x^{\)")  # unbalanced: MathJax leaves it as text
-    broken += "</article>"
+    wide = "<code>" + "x" * 200 + "</code>"  # one word of 200 characters: a table too wide
+    broken += f'<section id="wide"><table class="refpe-table"><tr><td>{wide}</td></tr></table>'
+    broken += "</section></article>"
     (root / "_generated" / "specs" / "planted.html").write_text(
         page.replace("</article>", broken, 1), encoding="utf-8"
     )
@@ -452,11 +460,13 @@ def test_pages_render_in_chromium(server, site, tmp_path):
             if name == "planted":  # the check can fail: a broken formula is caught
                 assert state["mathErrors"] >= 1 and state["backslashes"] >= 1, state
                 assert state["unrendered"] >= 1, state
+                assert state["wideTables"] and state["wideTables"][0].startswith("wide:"), state
                 continue
             assert state["mathErrors"] == 0, name
             assert state["unrendered"] == 0, f"{name}: a formula MathJax did not typeset"
             assert state["backslashes"] == 0, f"{name}: a backslash is shown in a formula"
             assert state["wideMath"] == 0, f"{name}: a formula wider than the page at 1280 px"
+            assert not state["wideTables"], f"{name}: tables wider than the page at 1280 px"
         requests = [
             e["params"]["request"]["url"]
             for e in browser.events
