@@ -151,8 +151,11 @@ def _run(plan: Plan, progress: Any, client: Any) -> list[Result]:
     done: list[list[Result] | None] = [None] * len(parts)
     arrived, notes = 0, set()
     for future in as_completed(futures):
-        i = futures[future]
+        i = futures.pop(future)
         done[i] = future.result()
+        if hasattr(future, "release"):  # the worker may drop the result once it is here
+            future.release()
+        del future
         arrived += 1
         if progress:
             left = len(parts) - arrived
