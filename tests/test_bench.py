@@ -4,6 +4,7 @@ measured by the benchmark, never asserted here)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -45,7 +46,11 @@ def test_run_quick_numpy_schema_and_errors():
     doc = bench.run(["pe-sinusoidal", "token-lookup", "input-add"], ["numpy"], quick=True,
                     repeats=2, warmup=0)  # fmt: skip
     assert doc["schema"] == bench.SCHEMA and doc["quick"] is True
-    assert doc["settings"] == {"repeats": 2, "warmup": 0}
+    assert doc["settings"] == {
+        "repeats": 2,
+        "warmup": 0,
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),  # recorded as the run had it
+    }
     assert {"platform", "processor", "cpus", "python", "load_before", "load_after"} <= set(
         doc["machine"]
     )
