@@ -20,6 +20,7 @@ Only the measurements named by ``--only`` are replaced in the report; the others
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -30,7 +31,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 MiB = 2**20
 CLUSTER = "LocalCluster(n_workers=2, threads_per_worker=1, processes=True)"
@@ -40,6 +43,21 @@ TARGETS = {
     "conformance": "the whole suite on 2 workers >= 1.5x the sequential run",
     "vectors_align": "3M x 300 binary file aligned to 100k words, peak RSS <= 300 MB",
 }
+
+
+@contextlib.contextmanager
+def _cluster(workers: int) -> Iterator[Any]:
+    """A client of a ``LocalCluster`` of ``workers`` one-thread processes, all started, and
+    closed on the way out."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                     dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        client.wait_for_workers(workers)
+        yield client
 
 
 def machine() -> str:
@@ -102,7 +120,6 @@ def sinusoid_sum(
     before, the peak during, and the growth in MiB and in chunks."""
     import dask.array as da
     import numpy as np
-    from distributed import Client, LocalCluster
 
     import refpe
 
@@ -116,12 +133,7 @@ def sinusoid_sum(
 
     kw = {} if chunk_rows is None else {"chunks": chunk_rows}
     t_start = time.perf_counter()
-    with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                     dashboard_address=":0") as cluster,
-        Client(cluster) as client,
-    ):  # fmt: skip
-        client.wait_for_workers(workers)
+    with _cluster(workers) as client:
         warm = refpe.pe_sinusoidal(8 * workers, 64, xp=da, dtype="float32", chunks=4)
         client.compute(warm.sum(dtype=np.float64)).result()  # imports refpe on the workers
         startup = time.perf_counter() - t_start
@@ -226,7 +238,6 @@ def _pieces(results: list[dict]) -> dict[str, float]:
 def worker_startup(workers: int, modules: tuple[str, ...]) -> float:
     """Seconds to start a ``LocalCluster`` of ``workers`` processes and import ``modules``
     on each worker: the fixed cost of ``--workers``."""
-    from distributed import Client, LocalCluster
 
     def load() -> None:
         import importlib
@@ -235,12 +246,7 @@ def worker_startup(workers: int, modules: tuple[str, ...]) -> float:
             importlib.import_module(m)
 
     t0 = time.perf_counter()
-    with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                     dashboard_address=":0") as cluster,
-        Client(cluster) as client,
-    ):  # fmt: skip
-        client.wait_for_workers(workers)
+    with _cluster(workers) as client:
         client.run(load)
         return time.perf_counter() - t0
 
