@@ -182,6 +182,13 @@ def test_distributed_conformance_on_a_local_cluster(cluster_client):
     from refpe.conformance import Plan, run
     from refpe.conformance.distributed import run_distributed
 
+    def prefixes(dask_scheduler):
+        return set(dask_scheduler.task_prefixes)
+
     plan = Plan(**PLAN)
+    before = cluster_client.run_on_scheduler(prefixes)
     spread = run_distributed(plan, client=cluster_client)
+    # the Dask reference inside a piece computed on the worker's own threads: the only new
+    # tasks the cluster's scheduler saw are the pieces, not their arrays' graphs
+    assert cluster_client.run_on_scheduler(prefixes) - before == {"run_piece"}
     assert [_key(r) for r in spread] == [_key(r) for r in run(plan)]

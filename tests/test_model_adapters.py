@@ -161,3 +161,25 @@ def test_t5_buckets_match_hugging_face_over_many_configs():
             np.testing.assert_array_equal(
                 refpe.t5_bucket(r, bidirectional=bi, num_buckets=nb, max_distance=md), hf
             )
+
+
+@pytest.mark.parametrize("d", [4, 7, 64])
+def test_fairseq_rows_alone_are_the_full_tables_rows(d):
+    """The fairseq transcription computes only the rows its positions index; fairseq's
+    ``get_embedding`` builds the whole table first. Both, bit for bit, at positions up to 5000
+    (the full table beyond that is what the subject avoids)."""
+    torch = pytest.importorskip("torch")
+    import math
+
+    from refpe.conformance.adapters.fairseq_t2t import _fairseq
+
+    pos = np.random.default_rng(d).integers(0, 5000, (3, 17))
+    half = d // 2
+    emb = torch.exp(torch.arange(half, dtype=torch.float) * -(math.log(10000.0) / (half - 1)))
+    table = torch.arange(5000, dtype=torch.float).unsqueeze(1) * emb.unsqueeze(0)
+    table = torch.cat([torch.sin(table), torch.cos(table)], dim=1)
+    if d % 2:
+        table = torch.cat([table, torch.zeros(5000, 1)], dim=1)
+    want = table[torch.from_numpy(pos)].numpy()
+    got = _fairseq({"positions": pos, "d": d}, "float32")
+    assert got.shape == (3, 17, d) and np.array_equal(got, want)

@@ -33,18 +33,23 @@ def _t2t(kwargs: Mapping[str, Any], dtype: str) -> Any:
 
 
 def _fairseq(kwargs: Mapping[str, Any], dtype: str) -> Any:
-    """``get_embedding(num_embeddings, embedding_dim, padding_idx)``, then the lookup."""
+    """``get_embedding(num_embeddings, embedding_dim, padding_idx)``, then the lookup.
+
+    Only the rows the positions index are computed: each row of ``get_embedding`` is its own
+    index times the frequencies, through ``sin`` and ``cos`` element by element, so a row is
+    the same alone, and the whole table to position 2^24 would hold gigabytes."""
     import torch
 
     d, pos = kwargs["d"], shifted_positions(kwargs)
     half = d // 2
     emb = math.log(float(kwargs.get("base", 10000.0))) / (half - 1)
     emb = torch.exp(torch.arange(half, dtype=torch.float) * -emb)
-    emb = torch.arange(int(pos.max()) + 1, dtype=torch.float).unsqueeze(1) * emb.unsqueeze(0)
+    rows = torch.from_numpy(pos.reshape(-1).copy()).to(torch.float)  # arange(n)[pos], as float
+    emb = rows.unsqueeze(1) * emb.unsqueeze(0)
     emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
     if d % 2 == 1:
         emb = torch.cat([emb, torch.zeros(emb.shape[0], 1)], dim=1)
-    return emb[torch.from_numpy(pos.copy())].to(getattr(torch, dtype)).numpy()
+    return emb.reshape(*pos.shape, d).to(getattr(torch, dtype)).numpy()
 
 
 def _applies(case: Any) -> str | None:
