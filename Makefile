@@ -53,5 +53,4 @@ clean:
 	rm -rf $(VENV) build dist docs/_build docs/_generated *.egg-info
 
 readme: $(VENV)/.core
-	$(PY) -c "import re, pathlib; from refpe.cli import specs_markdown; p = pathlib.Path('README.md'); p.write_text(re.sub(r'(<!-- specs:start -->\n).*?(<!-- specs:end -->)', lambda m: m[1] + specs_markdown() + '\n' + m[2], p.read_text(), flags=re.S))"
-	$(PY) -c "import re, json, pathlib; from refpe.bench.summary import markdown; p = pathlib.Path('README.md'); t = markdown(json.loads(pathlib.Path('docs/reports/bench-cpu.json').read_text())); p.write_text(re.sub(r'(<!-- bench:start -->\n).*?(<!-- bench:end -->)', lambda m: m[1] + t + '\n' + m[2], p.read_text(), flags=re.S))"
+	$(PY) scripts/readme.py

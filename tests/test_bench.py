@@ -33,7 +33,7 @@ def _check_record(r: dict) -> None:
     copy = r["candidates"]["copy"]
     assert copy["role"] == "copy" and copy["vs_copy"] == pytest.approx(1.0)
     for label, c in r["candidates"].items():
-        assert c["role"] in ("reference", "kernel", "peer", "copy", "baseline"), label
+        assert c["role"] in ("reference", "kernel", "peer", "copy", "baseline", "fallback"), label
         if "skipped" in c:
             assert c["skipped"], label
             continue
@@ -67,6 +67,8 @@ def test_run_quick_numpy_schema_and_errors():
     # the float64 kernel is the reference bit for bit; the plain formula is not exact
     assert f64["candidates"]["kernel"]["error"] == 0.0 and f64["candidates"]["peer"]["error"] > 0
     # the kernel meets its spec's error model; the float32 pow form does not
+    if "fallback" in table["candidates"]:  # with numba: its one pass and the NumPy blocks agree
+        assert table["candidates"]["fallback"]["error"] == table["candidates"]["kernel"]["error"]
     for t in (table, far):
         assert t["candidates"]["kernel"]["error"] <= 0.25 + 1e-6
         assert t["candidates"]["peer"]["error"] > refpe.spec("pe-sinusoidal").error.K["float32"]
@@ -117,7 +119,11 @@ def test_cli_writes_the_json(tmp_path, capsys):
         _check_record(r)
         for label in ("reference", "peer"):
             assert r["candidates"][label]["error"] == 0.0  # every vector read back bit-exactly
-            assert r["candidates"][label]["peak_bytes"] > 0
+        if "fallback" in r["candidates"]:  # pyarrow: the pure reader timed beside it
+            assert r["case"] == "read word2vec-text" and r["candidates"]["fallback"]["error"] == 0
+        ref = r["candidates"]["reference"]
+        if ref["peak_how"] == "rss":  # Linux: the resident set of a fresh process
+            assert ref["peak_vs_array"] == ref["peak_bytes"] / (300 * 20 * 4)
     (tok,) = [r for r in doc["results"] if r["spec"] == "tok-wordpiece"]
     assert tok["candidates"]["peer"]["error"] == 0.0  # tokenizers gives the reference's ids
 
@@ -128,6 +134,8 @@ def test_cli_writes_the_json(tmp_path, capsys):
         (["bench", "layer-norm", "--quick"], "no benchmark for spec 'layer-norm'"),
         (["bench", "--backend", "cupy", "--quick"], "unknown bench backend 'cupy'"),
         (["bench", "--repeats", "0", "--quick"], "--repeats must be >= 1, got 0"),
+        (["bench", "rope", "--large"], "no --large benchmark for spec 'rope'"),
+        (["bench", "--large", "--quick"], "--large runs alone"),
     ],
 )
 def test_cli_usage_errors(argv, message, capsys):
@@ -147,10 +155,54 @@ def test_round_robin_keeps_rounds_after_warm_up():
     assert synced == [1, 2, 3] * 5
     assert {k: len(v) for k, v in runs.items()} == {"a": 3, "b": 3}
     assert last == {"a": 1, "b": (2, 3)}
+    # a copy is timed like the others, but its output (never judged) is not kept
+    copy = bench.Candidate("d", "copy", "d", lambda: bytearray(8))
+    runs, last = bench.time_round_robin([cands[0], copy], synced.append, repeats=2, warmup=0)
+    assert len(runs["d"]) == 2 and set(last) == {"a"}
+
+
+def test_fallback_turns_the_fast_path_off_for_the_call_only():
+    import types
+
+    mod = types.SimpleNamespace(ENABLED=True)
+    seen = []
+    call = bench.fallback(lambda: seen.append(mod.ENABLED) or 1 / 0, mod, "ENABLED", False)
+    with pytest.raises(ZeroDivisionError):
+        call()
+    assert seen == [False] and mod.ENABLED is True
 
 
 def test_peak_bytes_sees_numpy_buffers():
     assert bench.peak_bytes(lambda: np.ones(10**6)) >= 8 * 10**6
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="Linux /proc only")
+def test_peak_rss_bytes_counts_the_call_in_a_fresh_process():
+    import functools
+
+    # 200 MB written by NumPy: counted once, whatever the parent process holds
+    held = np.ones(5 * 10**7)  # 400 MB here, not in the measuring process
+    got = bench.peak_rss_bytes(functools.partial(np.ones, 25 * 10**6))
+    # pages the interpreter frees or touches around the call move it by a few hundred kB
+    assert 198 * 10**6 <= got < 220 * 10**6, got
+    del held
+    with pytest.raises(RuntimeError, match="ValueError"):
+        bench.peak_rss_bytes(functools.partial(np.ones, -1))
+
+
+def test_large_reader_works_name_their_rows(tmp_path):
+    from refpe.bench.works_text import _rows
+
+    assert [_rows(n) for n in (10**6, 3 * 10**6, 10**5, 30, 12345)] == [
+        "10^6", "3·10^6", "10^5", "30", "12345"]  # fmt: skip
+    works = bench.reader_works(
+        "numpy", {"n": {"word2vec-text": 40, "word2vec-binary": 30}, "d": 4}, str(tmp_path)
+    )
+    assert [(w.case, w.shape, w.extra) for w in works] == [
+        ("read word2vec-binary at 30 rows", {"n": 30, "d": 4}, {"array_bytes": 480}),
+        ("read word2vec-text at 40 rows", {"n": 40, "d": 4}, {"array_bytes": 640}),
+    ]
+    assert {w.candidates[0].peak for w in works} == {"rss"}
 
 
 def test_targets_compare_measured_with_target():
@@ -168,15 +220,31 @@ def test_targets_compare_measured_with_target():
     assert not got["rope torch CPU: kernel >= 2x Hugging Face eager apply_rotary_pos_emb"]["met"]
     assert got["sinusoid table float32: kernel error <= 1 eps32"]["met"]
     assert got["sinusoid table float32: kernel >= 1x the float32 pow form"]["measured"] == 1.2
+    # memory is met at or below its target
+    reads = [
+        {"spec": "pretrained-formats", "case": case, "backend": "numpy",
+         "candidates": {"reference": {"peak_vs_array": v, "vs_peer": 12.0}}}
+        for case, v in (("read word2vec-text", 1.2), ("read word2vec-text at 10^6 rows", 1.4))
+    ]  # fmt: skip
+    met = {t["name"]: t["met"] for t in bench.targets(reads)}
+    assert met == {
+        "read word2vec text: refpe >= 10x gensim": True,
+        "read word2vec text: refpe peak memory <= 1.3x the array": True,
+        "read word2vec text, 10^6 rows: refpe >= 10x gensim": True,
+        "read word2vec text, 10^6 rows: refpe peak memory <= 1.3x the array": False,
+    }
 
 
 def test_sweep_small_sizes():
+    from refpe.kernels import positional_fused
+
     curves = bench.sweep("pe-sinusoidal", "numpy", 1, (16, 32), (8, 12))
     assert [(c["axis"], c["fixed"]) for c in curves] == [("T", {"d": 512}), ("d", {"T": 2048})]
     assert [(p["T"], p["d"]) for p in curves[0]["points"]] == [(16, 512), (32, 512)]
     assert [(p["T"], p["d"]) for p in curves[1]["points"]] == [(2048, 8), (2048, 12)]
     for c in curves:
         for p in c["points"]:
+            fallback = {"fallback"} if positional_fused.available() else set()  # numba
             assert set(p["seconds"]) == {
                 "reference",
                 "kernel",
@@ -184,6 +252,7 @@ def test_sweep_small_sizes():
                 "peer",
                 "sin",
                 "copy",
+                *fallback,
             }
             assert all(v > 0 for v in p["seconds"].values())
 

@@ -31,15 +31,27 @@ def test_spec_table_is_current():
     assert table[1].strip() == specs_markdown().strip(), "run `make readme` to regenerate"
 
 
-def test_performance_tables_are_the_kept_reports():
+def _readme_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "readme.py"
+    spec = importlib.util.spec_from_file_location("readme_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("marker", ["bench", "bench-large"])
+def test_performance_tables_are_the_kept_reports(marker):
     import json
 
     from refpe.bench.summary import markdown
 
-    root = Path(__file__).resolve().parents[1]
-    doc = json.loads((root / "docs" / "reports" / "bench-cpu.json").read_text(encoding="utf-8"))
-    table = re.search(r"<!-- bench:start -->\n(.*?)<!-- bench:end -->", README, flags=re.S)
-    assert table, "README lost its performance table markers"
+    script = _readme_script()
+    report = Path(__file__).resolve().parents[1] / script.REPORTS[marker]
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    table = re.search(rf"<!-- {marker}:start -->\n(.*?)<!-- {marker}:end -->", README, flags=re.S)
+    assert table, f"README lost its {marker} table markers"
     assert table[1].strip() == markdown(doc).strip(), "run `make readme` to regenerate"
     # every target the kept report misses is named, with its reason, after the tables
     after = README[table.end() : README.index("\n## ", table.end())]

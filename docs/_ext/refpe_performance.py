@@ -22,6 +22,14 @@ def _num(v: Any, unit: str = "") -> str:
     return escape(v)
 
 
+def _peak(c: dict[str, Any]) -> str:
+    if not c.get("peak_bytes"):
+        return ""
+    how = {"rss": "resident set", "tracemalloc": "tracemalloc"}.get(c.get("peak_how"), "")
+    ratio = f", {c['peak_vs_array']:.2f} × the array" if c.get("peak_vs_array") else ""
+    return escape(f"; peak {c['peak_bytes'] / 2**20:.0f} MiB ({how}{ratio})".replace("()", ""))
+
+
 def bench_block(name: str, data: dict[str, Any]) -> str:
     machine = data.get("machine", {})
     libs = ", ".join(f"{k} {v}" for k, v in data.get("libraries", {}).items())
@@ -47,7 +55,7 @@ def bench_block(name: str, data: dict[str, Any]) -> str:
                     _num(c.get("vs_copy")),
                     _num(c.get("vs_peer")),
                     _num(c.get("error")),
-                    escape(c.get("skipped") or c.get("name", "")),
+                    escape(c.get("skipped") or c.get("name", "")) + _peak(c),
                 )
             )
     if rows:

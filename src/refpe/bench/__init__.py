@@ -5,19 +5,23 @@ same inputs: ``reference`` (the refpe function with ``kernel="reference"``), ``k
 (``refpe.kernels``: what the public function answers through by default),
 ``peer`` (what people use: the float32 ``pow``-form sinusoid, Hugging Face's
 ``apply_rotary_pos_emb``, ``np.take`` / ``F.embedding``, ``np.add.at`` / ``index_add_``,
-gensim, ``tokenizers``) and ``copy`` (a memory copy of the output's bytes on the same
-backend; for file readers, reading the file's bytes). Candidates are timed round-robin
-(warm-up rounds first, then ``repeats`` rounds, each candidate once per round, the backend
-synchronised after each call) so a shared machine's load falls on all of them alike; the
-median is reported (a work whose rounds would take over a minute gets fewer, at least 3).
-``vs_copy = t_copy / t`` (1.0: copy speed) and ``vs_peer = t_peer / t`` (> 1: faster than
-the peer) compare within the run; for the sinusoid table ``vs_sin = t_sin / t`` compares with
-the library's own float32 ``sin`` over as many elements. Where cheap, each output's normalised
-error under the spec's error model is measured against the float64 reference.
+gensim, ``tokenizers``), ``copy`` (a memory copy of the output's bytes on the same
+backend; for file readers, reading the file's bytes) and, where an optional package gives
+a fast path, ``fallback`` (what runs without it: the three-pass NumPy RoPE and the
+blocked sinusoid table without ``numba``, the pure text reader without ``pyarrow``).
+Candidates are timed round-robin (warm-up rounds first, then ``repeats`` rounds, each candidate
+once per round, the backend synchronised after each call) so a shared machine's load falls on
+all of them alike; the median is reported (a work whose rounds would take over a minute gets
+fewer, at least 3). ``vs_copy = t_copy / t`` (1.0: copy speed) and ``vs_peer = t_peer / t``
+(above 1: faster than the peer) compare within the run; for the sinusoid table ``vs_sin = t_sin
+/ t`` compares with the library's own float32 ``sin`` over as many elements. Where cheap, each
+output's normalised error under the spec's error model is measured against the float64
+reference.
 
 JSON (``--json PATH``), schema ``refpe-bench/1``::
 
-    {"schema": "refpe-bench/1", "created": ISO-8601 UTC, "quick": bool, "seconds": float,
+    {"schema": "refpe-bench/1", "created": ISO-8601 UTC, "quick": bool, "large": bool,
+     "seconds": float,
      "device": "cpu" or "cuda", "skipped": why nothing was measured (no CUDA device; absent
      otherwise),
      "machine": {"platform", "processor", "cpus", "memory_bytes", "python",
@@ -26,19 +30,27 @@ JSON (``--json PATH``), schema ``refpe-bench/1``::
      "settings": {"repeats": int, "warmup": int, "OMP_WAIT_POLICY": str | None},
      "results": [{"spec", "case", "backend", "device", "dtype", "shape": {...},
                   "bytes": int (the bytes the copy baseline moves), "note": str,
-                  "candidates": {label: {"role": "reference"|"kernel"|"peer"|"copy"|"baseline",
+                  "candidates": {label: {"role": "reference"|"kernel"|"peer"|"copy"|"baseline"
+                                                 |"fallback",
                                          "name": what ran, "median_s", "min_s",
                                          "runs_s": [...], "gbytes_per_s",
                                          "vs_copy", "vs_peer", "vs_sin", "error",
-                                         "peak_bytes",
+                                         "peak_bytes", "peak_how", "peak_vs_array",
+    "peak_rss_bytes",
                                          "skipped": reason (then no timings)}}}],
      "targets": [{"name", "measured", "target", "met"}],
      "sweeps": [{"spec", "backend", "axis": "T"|"d", "fixed": {...},
                  "points": [{"T", "d", "seconds": {label: median_s}}]}]}
 
 ``error`` is ``max |y - y64| / (eps * scale)`` (``scale`` from the spec; 0 means
-bit-exact) or ``null`` where not measured; ``peak_bytes`` is the tracemalloc peak of one
-extra, untimed call (NumPy candidates of file readers and of the embedding gradient).
+bit-exact) or ``null`` where not measured; ``peak_bytes`` is the peak memory of one extra,
+untimed call: ``peak_how`` ``"tracemalloc"`` (NumPy's buffers; the embedding gradient) or
+``"rss"`` (the resident-set growth of a fresh process over the call, every allocator
+counted, after one read of a 2-row file there so that a library's one-time start,
+Arrow's thread pools, is not counted; the file readers, whose parser allocates in Arrow's
+pool), and ``peak_vs_array``
+that peak over the bytes of the array read. ``--large`` (``large``: true) runs the file
+readers on a 10^6-row text and a 3·10^6-row binary file, once each.
 
 The pieces: ``work`` (what is measured, at which sizes; a work and its candidates),
 ``works_tables``, ``works_rope``, ``works_embedding`` and ``works_text`` (the works of each
@@ -59,16 +71,26 @@ from typing import Any
 from refpe.backends import get
 
 from .target_table import TARGETS, targets
-from .timing import BUDGET_S, machine, peak_bytes, run_work, time_round_robin, versions
+from .timing import (
+    BUDGET_S,
+    machine,
+    peak_bytes,
+    peak_rss_bytes,
+    run_work,
+    time_round_robin,
+    versions,
+)
 from .work import (
     BACKENDS,
     FULL,
+    LARGE,
     OPTIONAL,
     QUICK,
     SPECS,
     Candidate,
     Work,
     copy_candidate,
+    fallback,
     normalised,
     zipf_ids,
 )
@@ -86,6 +108,7 @@ __all__ = [
     "FULL",
     "GPU_SPECS",
     "HOST_ONLY",
+    "LARGE",
     "OPTIONAL",
     "QUICK",
     "REFERENCE_GRAD_LIMIT",
@@ -99,6 +122,7 @@ __all__ = [
     "Work",
     "copy_candidate",
     "cuda_reason",
+    "fallback",
     "far_table_work",
     "gpu_works",
     "grad_works",
@@ -107,6 +131,7 @@ __all__ = [
     "machine",
     "normalised",
     "peak_bytes",
+    "peak_rss_bytes",
     "reader_works",
     "rope_works",
     "run",
@@ -172,10 +197,13 @@ def sweep(
     return curves
 
 
-def works_for(specs: Iterable[str], backends: Iterable[str], quick: bool, tmp: str) -> list[Work]:
-    """The works of ``specs`` on ``backends`` at the quick or full sizes: host-only specs on
-    the first backend only, optional backends on their own specs only; files go under ``tmp``."""
-    sizes = QUICK if quick else FULL
+def works_for(
+    specs: Iterable[str], backends: Iterable[str], quick: bool, tmp: str, sizes: dict | None = None
+) -> list[Work]:
+    """The works of ``specs`` on ``backends`` at the quick or full sizes (or ``sizes``):
+    host-only specs on the first backend only, optional backends on their own specs only;
+    files go under ``tmp``."""
+    sizes = sizes or (QUICK if quick else FULL)
     found: list[Work] = []
     backends = list(backends)
     for spec in specs:
@@ -199,11 +227,17 @@ def run(
     warmup: int = 1,
     progress: Callable[[dict[str, Any]], None] | None = None,
     device: str = "cpu",
+    large: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmarks; the JSON document described in this module's docstring.
 
     ``device="cuda"``: the CUDA works of :mod:`refpe.bench.works_gpu` instead (``backends``
-    unused); without a CUDA device nothing is measured and ``"skipped"`` says why."""
+    unused); without a CUDA device nothing is measured and ``"skipped"`` says why.
+    ``large``: the specs of :data:`LARGE` at its sizes (files of gigabytes: one timed round
+    and no warm-up unless ``repeats``/``warmup`` say otherwise)."""
+    if large:
+        specs = [s for s in specs if s in LARGE]
+        repeats, warmup = repeats or 1, warmup if repeats else 0
     specs, backends = list(specs), [b for b in backends if get(b).available() is None]
     repeats = repeats or (3 if quick else 7)
     t0 = time.perf_counter()
@@ -218,7 +252,7 @@ def run(
                 sized = QUICK if quick else FULL
                 chosen = gpu_works([spec], sized) if spec in GPU_SPECS else []
             else:
-                chosen = works_for([spec], backends, quick, tmp)
+                chosen = works_for([spec], backends, quick, tmp, LARGE if large else None)
             for work in chosen:
                 results.append(run_work(work, repeats, warmup))
                 if progress:
@@ -237,6 +271,7 @@ def run(
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
+        "large": large,
         "seconds": time.perf_counter() - t0,
         "device": device,
         **({"skipped": skipped} if skipped else {}),

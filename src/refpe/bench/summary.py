@@ -36,14 +36,20 @@ def _candidate(r: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return min(pool, key=lambda kc: kc[1]["median_s"]) if pool else None
 
 
-def _notes(c: dict[str, Any]) -> str:
+def _notes(c: dict[str, Any], r: dict[str, Any]) -> str:
     out = []
+    fb = r["candidates"].get("fallback", {})
+    if fb.get("median_s") and c.get("median_s"):
+        without = fb["name"][fb["name"].rfind("(") :]  # "(without numba)"
+        out.append(f"{without[1:-1]}: {fb['median_s'] / c['median_s']:.3g} × the time")
     if c.get("error") is not None:
         out.append(f"error {c['error']:.3g} eps")
     if c.get("vs_sin") is not None:
         out.append(f"{c['vs_sin']:.3g} × sin")
     if c.get("peak_bytes"):
-        out.append(f"peak {c['peak_bytes'] / 2**20:.0f} MiB")
+        ratio = c.get("peak_vs_array")
+        out.append(f"peak {c['peak_bytes'] / 2**20:.0f} MiB"
+                   + (f" ({ratio:.2f} × the array)" if ratio else ""))  # fmt: skip
     return "; ".join(out)
 
 
@@ -64,7 +70,7 @@ def markdown(doc: dict[str, Any]) -> str:
         versus = f"{_ratio(c.get('vs_peer'))} ({peer['name']})" if peer else "—"
         work = f"{r['spec']} {r['case']}, {r['backend']} {r['dtype']}"
         lines.append(f"| {work} | {_shape(r['shape'])} | `{c['name']}` | {_time(c['median_s'])} "
-                     f"| {_ratio(c.get('vs_copy'))} | {versus} | {_notes(c)} |")  # fmt: skip
+                     f"| {_ratio(c.get('vs_copy'))} | {versus} | {_notes(c, r)} |")  # fmt: skip
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for t in targets(doc["results"]):  # today's targets, on the kept measurements
         lines.append(f"| {t['name']} | {t['measured']:.3g} | {'yes' if t['met'] else '**no**'} |")

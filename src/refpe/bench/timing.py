@@ -50,7 +50,8 @@ def time_round_robin(
             spent += dt
             if r >= warmup:
                 runs[c.label].append(dt)
-            last[c.label] = out
+            if c.role != "copy":  # a copy's output is never judged: its memory is not kept
+                last[c.label] = out
             del out
         if r == 0 and budget_s is not None and spent * repeats > budget_s:
             rounds = warmup + min(repeats, max(3, int(budget_s / spent)))
@@ -67,6 +68,65 @@ def peak_bytes(fn: Callable[[], Any]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def _rss_child(fn: Callable[[], Any], warm: Callable[[], Any] | None) -> int:
+    """In the measuring process: the resident-set growth over one call of ``fn``."""
+
+    def status(key: str) -> int:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
+
+    if warm is not None:
+        warm()
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the high-water mark starts again from the current resident set
+    base = status("VmRSS:")
+    fn()
+    return status("VmHWM:") - base
+
+
+_CHILD = """
+import pickle, sys
+from refpe.bench.timing import _rss_child
+args = pickle.load(sys.stdin.buffer)
+try:
+    out = _rss_child(*args)
+except BaseException as exc:
+    out = repr(exc)
+sys.stdout.buffer.write(pickle.dumps(out))
+"""
+
+
+def peak_rss_bytes(fn: Callable[[], Any], warm: Callable[[], Any] | None = None) -> int | None:
+    """How far one call of ``fn`` raises the resident set of a fresh process above what it
+    held before the call (every allocator counted, Arrow's memory pool too, which tracemalloc
+    does not see), after one call of ``warm`` there (a library's one-time start: imports,
+    thread pools). ``None`` off Linux; ``fn`` and ``warm`` must pickle (module-level
+    functions or ``functools.partial`` of them)."""
+    import pickle
+    import subprocess
+
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    # a plain interpreter on this one's import path: no __main__ module is imported again
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run([sys.executable, "-c", _CHILD], input=pickle.dumps((fn, warm)),
+                          capture_output=True, env=env, check=False)  # fmt: skip
+    try:
+        got = pickle.loads(done.stdout)
+    except Exception:
+        got = f"the measuring process exited with code {done.returncode}: {done.stderr[-500:]!r}"
+    if isinstance(got, str):
+        raise RuntimeError(f"peak memory of {fn!r}: {got}")
+    return got
+
+
+def _peak(c: Candidate) -> int | None:
+    if c.peak == "rss":
+        return peak_rss_bytes(c.fn, c.warm)  # type: ignore[arg-type]
+    return peak_bytes(c.fn) if c.peak else None  # type: ignore[arg-type]
 
 
 def run_work(work: Work, repeats: int, warmup: int) -> dict[str, Any]:
@@ -93,8 +153,11 @@ def run_work(work: Work, repeats: int, warmup: int) -> dict[str, Any]:
                 vs_peer=peer / t if peer and t > 0 else None,
                 vs_sin=med["sin"] / t if "sin" in med and t > 0 else None,
                 error=errors.get(c.label),
-                peak_bytes=peak_bytes(c.fn) if c.peak else None,
+                peak_bytes=_peak(c),
+                peak_how=("rss" if c.peak == "rss" else "tracemalloc") if c.peak else None,
             )
+            if rec["peak_bytes"] and "array_bytes" in work.extra:
+                rec["peak_vs_array"] = rec["peak_bytes"] / work.extra["array_bytes"]
         cands[c.label] = rec
     return {
         "spec": work.spec, "case": work.case, "backend": work.backend, "device": work.device,

@@ -42,6 +42,10 @@ QUICK = {
     "pretrained-formats": {"n": 300, "d": 20},
     "tok-wordpiece": {"words": 300},
 }
+#: ``refpe bench --large``: the file readers on files of gigabytes (rows per format).
+LARGE = {
+    "pretrained-formats": {"n": {"word2vec-text": 10**6, "word2vec-binary": 3 * 10**6}, "d": 300},
+}
 
 
 @dataclass
@@ -53,7 +57,13 @@ class Candidate:
     name: str
     fn: Callable[[], Any] | None
     skipped: str = ""
-    peak: bool = False
+    #: Measure one extra call's peak memory: ``True`` with tracemalloc (NumPy's buffers),
+    #: ``"rss"`` as the resident-set growth in a fresh process (every allocator; ``fn`` must
+    #: pickle).
+    peak: bool | str = False
+    #: A call the fresh process makes before an ``"rss"`` measurement (picklable): a
+    #: library's one-time start (imports, thread pools, allocator) is not the call's memory.
+    warm: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -93,6 +103,21 @@ def normalised(spec_id: str, y: Any, exact: np.ndarray, inputs: dict, dtype: str
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.where(diff == 0, 0.0, diff / (EPS[dtype] * scale))
     return float(err.max()) if err.size else 0.0
+
+
+def fallback(fn: Callable[[], Any], module: Any, name: str, value: Any) -> Callable[[], Any]:
+    """``fn`` with ``module.name`` set to ``value`` for the call: the optional fast path off,
+    so that what a machine without its package runs is timed beside it (role ``fallback``)."""
+
+    def call() -> Any:
+        saved = getattr(module, name)
+        setattr(module, name, value)
+        try:
+            return fn()
+        finally:
+            setattr(module, name, saved)
+
+    return call
 
 
 def copy_candidate(backend: str, src: Any) -> Candidate:

@@ -14,7 +14,18 @@ import refpe
 from refpe.backends import get
 from refpe.kernels import positional as KP
 
-from .work import Candidate, Work, copy_candidate, normalised
+from .work import Candidate, Work, copy_candidate, fallback, normalised
+
+
+def _without_numba(backend: str, build: Callable[[], Any]) -> list[Candidate]:
+    """The NumPy kernel's complex products in blocks, where Numba's one pass would answer."""
+    from refpe.kernels import positional_fused
+
+    if backend != "numpy" or not positional_fused.available():
+        return []
+    name = "kernels.sinusoid_table (uncached), NumPy blocks (without numba)"
+    return [Candidate("fallback", "fallback", name,
+                      fallback(build, positional_fused, "available", lambda: False))]  # fmt: skip
 
 
 def _sin(backend: str, like: Any) -> Candidate:
@@ -105,6 +116,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
                 "kernels.pe_sinusoidal (cached)",
                 lambda: sinusoid(T, d, dtype="float32", xp=xp),
             ),
+            *_without_numba(backend, build),
             Candidate("peer", "peer", peer_name, pow_form),
             _sin(backend, table),
             copy_candidate(backend, table),

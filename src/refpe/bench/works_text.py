@@ -3,6 +3,7 @@ WordPiece encoding (``tok-wordpiece``, against Hugging Face ``tokenizers``)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any
@@ -12,21 +13,47 @@ import numpy as np
 import refpe
 from refpe._compat import to_host
 
-from .work import Candidate, Work
+from .work import Candidate, Work, fallback
+
+
+def _rows(n: int) -> str:
+    """``3000000`` as ``3·10^6`` (case names of the large files); below 10^4 as it is."""
+    e = len(str(n)) - 1
+    m = n // 10**e
+    return (f"{m}·" if m > 1 else "") + f"10^{e}" if n == m * 10**e and e >= 4 else str(n)
+
+
+def _without_pyarrow(path: str, fmt: str) -> list[Candidate]:
+    """The pure text reader, row by row, where Arrow's CSV parser would read the chunks."""
+    from refpe import _vectors_fast
+
+    if not _vectors_fast.available():
+        return []
+    read = functools.partial(refpe.vectors.read, path, format=fmt)
+    name = "refpe.vectors.read, the pure reader (without pyarrow)"
+    off = fallback(read, _vectors_fast, "ENABLED", False)
+    return [Candidate("fallback", "fallback", name, off)]
 
 
 def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
+    """Reading generated word2vec files; ``size["n"]`` is the rows of both formats, or one
+    count per format (``--large``: then each case name says its rows)."""
     from pathlib import Path
 
-    n, d = size["n"], size["d"]
-    g = np.random.default_rng(6)
-    words = [f"w{i}_{g.integers(0, 1 << 30):x}" for i in range(n)]
-    vectors = g.standard_normal((n, d)).astype(np.float32)
+    d = size["d"]
     works = []
     for fmt, binary in (("word2vec-binary", True), ("word2vec-text", False)):
+        n = size["n"][fmt] if isinstance(size["n"], dict) else size["n"]
+        case = f"read {fmt}" + (f" at {_rows(n)} rows" if isinstance(size["n"], dict) else "")
+        g = np.random.default_rng(6)
+        words = [f"w{i}_{x:x}" for i, x in enumerate(g.integers(0, 1 << 30, n).tolist())]
+        vectors = g.standard_normal((n, d), dtype=np.float32)
         path = os.path.join(tmp, f"vectors-{fmt}")
         refpe.vectors.write(path, words, vectors, format=fmt)
+        del words
         size_bytes = os.path.getsize(path)
+        tiny = os.path.join(tmp, f"tiny-{fmt}")  # read first where the peak is measured
+        refpe.vectors.write(tiny, ["a", "b"], vectors[:2], format=fmt)
         try:
             from gensim.models import KeyedVectors
         except ImportError as exc:
@@ -37,10 +64,9 @@ def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
                 "peer",
                 f"gensim KeyedVectors.load_word2vec_format(binary={binary})",
                 lambda p=path, b=binary: KeyedVectors.load_word2vec_format(p, binary=b).vectors,
-                peak=True,
             )
 
-        def errors(out: dict[str, Any]) -> dict[str, float]:
+        def errors(out: dict[str, Any], vectors: np.ndarray = vectors) -> dict[str, float]:
             got = {lab: to_host(v[1] if isinstance(v, tuple) else v) for lab, v in out.items()
                    if lab != "copy"}  # fmt: skip
             return {lab: 0.0 if np.array_equal(v, vectors) else math.inf for lab, v in got.items()}
@@ -48,7 +74,7 @@ def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
         works.append(
             Work(
                 "pretrained-formats",
-                f"read {fmt}",
+                case,
                 "numpy",
                 "float32",
                 {"n": n, "d": d},
@@ -58,19 +84,23 @@ def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
                         "reference",
                         "reference",
                         "refpe.vectors.read",
-                        lambda p=path, f=fmt: refpe.vectors.read(p, format=f),
-                        peak=True,
+                        functools.partial(refpe.vectors.read, path, format=fmt),
+                        peak="rss",
+                        warm=functools.partial(refpe.vectors.read, tiny, format=fmt),
                     ),
+                    *([] if binary else _without_pyarrow(path, fmt)),
                     peer,
                     Candidate(
                         "copy", "copy", "Path.read_bytes", lambda p=path: Path(p).read_bytes()
                     ),
                 ],
                 errors,
-                note=f"a generated {n} x {d} file of {size_bytes} bytes; error 0: "
-                "every vector read back bit-exactly",
+                note=f"a generated {n} x {d} file of {size_bytes} bytes, read from the page "
+                "cache; error 0: every vector read back bit-exactly",
+                extra={"array_bytes": n * d * 4},
             )
         )
+        del vectors
     return works
 
 

@@ -59,10 +59,14 @@ def _bench(args: argparse.Namespace) -> int:
         print(markdown(doc))
         return 0
 
-    specs = list(args.specs) or list(bench.SPECS)
+    known_specs = list(bench.LARGE) if args.large else list(bench.SPECS)
+    specs = list(args.specs) or known_specs
     for s in specs:
-        if s not in bench.SPECS:
-            raise UsageError(f"no benchmark for spec {s!r}; benchmarked: {', '.join(bench.SPECS)}")
+        if s not in known_specs:
+            what = "--large benchmark" if args.large else "benchmark"
+            raise UsageError(f"no {what} for spec {s!r}; benchmarked: {', '.join(known_specs)}")
+    if args.large and (args.quick or args.sweep or args.device != "cpu"):
+        raise UsageError("--large runs alone: without --quick, --sweep and --device cuda")
     backends = split_csv(args.backend) or list(bench.BACKENDS)
     known = (*bench.BACKENDS, *bench.OPTIONAL)
     for b in backends:
@@ -79,11 +83,12 @@ def _bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--device must be cpu or cuda, got {args.device!r}")
     doc = bench.run(
         specs, backends, quick=args.quick, sweeps=args.sweep, repeats=args.repeats,
-        progress=progress, device=args.device,
+        progress=progress, device=args.device, large=args.large,
     )  # fmt: skip
     if doc.get("skipped"):
         out.print(f"nothing measured: {doc['skipped']}")
-    t = Table(title=f"refpe bench ({'quick' if args.quick else 'full'} sizes)")
+    sizes = "large" if args.large else "quick" if args.quick else "full"
+    t = Table(title=f"refpe bench ({sizes} sizes)")
     for col in ("spec", "case", "backend", "candidate", "median", "GB/s", "vs copy", "vs peer",
                 "error", "what ran"):  # fmt: skip
         t.add_column(col, overflow="fold")
@@ -124,6 +129,12 @@ def add_parser(subparsers: Any) -> None:
     b.add_argument("--json", metavar="PATH", help="write the results to PATH (refpe-bench/1)")
     b.add_argument("--quick", action="store_true", help="small sizes (tests, CI)")
     b.add_argument("--sweep", action="store_true", help="also time against T and d")
+    b.add_argument(
+        "--large",
+        action="store_true",
+        help="the vector file readers on a 10^6-row text and a 3*10^6-row binary file "
+        "(about 7 GB of disk under the temporary directory and 15 GB of memory; one round)",
+    )
     b.add_argument("--repeats", type=int, help="timed rounds (default 7, 3 with --quick)")
     b.add_argument(
         "--markdown",
