@@ -277,6 +277,27 @@ def test_an_infinite_value_is_named():
     assert all("an infinite value (inf)" in r.where for r in report.problems())
 
 
+def test_a_raised_error_is_printed_without_a_measured_error():
+    import io
+
+    from rich.console import Console
+
+    from refpe.conformance.report import table
+
+    def raises(positions, d, **kw):
+        raise RuntimeError("no table today")
+
+    report = check(raises, "pe-sinusoidal", dtypes=["float64"])
+    errors = [r for r in report.results if r.verdict == "error"]
+    assert errors and all("RuntimeError" in r.reason for r in errors)
+    text = str(report)
+    assert "error: " in text and "err=" not in text  # no "err=inf" for a call that raised
+    out = io.StringIO()
+    table(report.results, 0.0, Console(file=out, width=200))
+    printed = out.getvalue()
+    assert "ERROR" in printed and "no table today" in printed and "err=" not in printed
+
+
 # --- refpe's own warnings stay out of the reasons ---------------------------------------------
 
 

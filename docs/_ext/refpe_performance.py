@@ -35,7 +35,7 @@ def bench_block(name: str, data: dict[str, Any]) -> str:
     libs = ", ".join(f"{k} {v}" for k, v in data.get("libraries", {}).items())
     out = [
         f"**Measured** {escape(data.get('created', '?'))} · "
-        f"**{'quick' if data.get('quick') else 'full'} sizes** · "
+        f"**{'large' if data.get('large') else 'quick' if data.get('quick') else 'full'} sizes** · "
         f"**run time** {_num(data.get('seconds'), 's')}\n",
         "**Machine** " + escape(", ".join(f"{k} {v}" for k, v in machine.items())) + "\n",
         f"**Libraries** {escape(libs)}\n" if libs else "",
@@ -106,34 +106,16 @@ def sweep_figures(srcdir: str, out: str) -> dict[str, list[tuple[str, int, str]]
     return made
 
 
-_SIN_NOTE = (
-    "The exact table costs one complex128 product per element, rounded once from float64, "
-    "against NumPy's float32 ``sin`` on its vectorised fast path (arguments below about "
-    "10^5). That ratio moves with the machine's load: between 0.37 and 0.50 in runs on the "
-    "same 2-core machine. The table's other speed target, exact *and* at least as fast as "
-    "the float32 ``pow`` form, is met. Past 10^5 NumPy's float32 ``sin`` slows down "
-    "about 20-fold while the kernel does not (the *table at 10^6* work: several times "
-    "``np.sin`` there, and exact where the ``pow`` form is off by nearly 10^6 eps)."
-)
-#: Why a target can be missed, by the start of its name: shown under a report that misses it.
-TARGET_NOTES = {
-    "sinusoid table float32: kernel >= 1x np.sin": _SIN_NOTE,
-    "read word2vec text: refpe >= 10x gensim": (
-        "Text rows are parsed by Arrow's CSV reader (correctly rounded float64, then the same "
-        "cast as the pure reader), about twice the pure reader's speed on the shared 2-core "
-        "machine; the decimal conversion itself (``fast_float``) is most of what is left."
-    ),
-    "sinusoid table float32: kernel >= 0.5x np.sin": _SIN_NOTE,
-}
-
-
 def target_notes(data: dict[str, Any]) -> str:
-    """For each target the report misses, why (:data:`TARGET_NOTES`)."""
+    """For each target the report misses, why (``refpe.bench.target_table.WHY``, the README's
+    reasons too)."""
+    from refpe.bench.target_table import WHY
+
     notes = []
     for t in data.get("targets", []):
         if t.get("met") is False:
-            why = next((v for k, v in TARGET_NOTES.items() if t.get("name", "").startswith(k)), "")
-            notes.append(f"* **Not met:** {escape(t.get('name', ''))}. {why or 'Not explained.'}")
+            why = WHY.get(t.get("name", ""), "Not explained.").replace("`", "``")
+            notes.append(f"* **Not met:** {escape(t.get('name', ''))}. {why}")
     return "\n".join(notes) + "\n" if notes else ""
 
 

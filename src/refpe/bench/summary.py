@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .target_table import targets
+from .target_table import WHY, targets
 
 __all__ = ["markdown"]
 
@@ -56,7 +56,8 @@ def _notes(c: dict[str, Any], r: dict[str, Any]) -> str:
 def markdown(doc: dict[str, Any]) -> str:
     """The results (refpe's fastest candidate against copy and the peer) of a ``refpe-bench/1``
     report and the targets of :data:`~refpe.bench.target_table.TARGETS` that its results
-    measure, as two Markdown tables."""
+    measure, as two Markdown tables, then why each missed target is missed
+    (:data:`~refpe.bench.target_table.WHY`)."""
     lines = [
         "| work | shape | refpe (what ran) | time | vs copy | vs peer (peer) | notes |",
         "|---|---|---|---|---|---|---|",
@@ -72,6 +73,11 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(f"| {work} | {_shape(r['shape'])} | `{c['name']}` | {_time(c['median_s'])} "
                      f"| {_ratio(c.get('vs_copy'))} | {versus} | {_notes(c, r)} |")  # fmt: skip
     lines += ["", "| target | measured | met |", "|---|---|---|"]
-    for t in targets(doc["results"]):  # today's targets, on the kept measurements
+    found = targets(doc["results"])  # today's targets, on the kept measurements
+    for t in found:
         lines.append(f"| {t['name']} | {t['measured']:.3g} | {'yes' if t['met'] else '**no**'} |")
+    missed = [t["name"] for t in found if not t["met"]]
+    if missed:
+        lines += ["", "Why the missed targets are missed, with the measurements that show it:", ""]
+        lines += [f"- **{name}**: {WHY.get(name, 'no reason recorded.')}" for name in missed]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from refpe.backends import get
 from refpe.kernels import embedding as KE
 from refpe.kernels import grad as KG
 
-from .work import Candidate, Work, copy_candidate, normalised, zipf_ids
+from .work import Candidate, Work, copy_candidate, fallback, normalised, zipf_ids
 
 #: The reference converts grad_out to float64: above this many elements it is not timed.
 REFERENCE_GRAD_LIMIT = 2**26
@@ -73,6 +73,16 @@ def lookup_works(backend: str, size: dict) -> list[Work]:
             note="ids with a Zipf(1.2) profile",
         )
     ]
+
+
+def _without_numba(kernel: Candidate) -> list[Candidate]:
+    """The three passes (gather, scale, add), where Numba's one pass would answer."""
+    from refpe.kernels import embedding_fused
+
+    if not embedding_fused.available():
+        return []
+    off = fallback(kernel.fn, embedding_fused, "available", lambda: False)  # type: ignore[arg-type]
+    return [Candidate("fallback", "fallback", f"{kernel.name}, three passes (without numba)", off)]
 
 
 def input_add_works(backend: str, size: dict) -> list[Work]:
@@ -134,6 +144,7 @@ def input_add_works(backend: str, size: dict) -> list[Work]:
                     lambda: refpe.input_add(ids, table, pe, scale=c, kernel="reference"),
                 ),
                 kernel,
+                *_without_numba(kernel),
                 Candidate("peer", "peer", peer_name, peer),
                 copy_candidate(backend, peer()),
             ],

@@ -26,7 +26,7 @@ import refpe
 from refpe import backends as B
 
 from . import distributions
-from .judge import describe_horizon
+from .judge import describe_horizon, measured
 from .outputs import NotApplicable, WrongOutput, wrong_device
 from .report import failing, too_many_skipped
 from .runner import Plan, Result, run
@@ -213,7 +213,7 @@ class CheckReport:
             if r.verdict != "pass":
                 reach = describe_horizon(r.horizon, [tuple(c) for c in r.curve], r.K or 0.0)
                 lines.append(
-                    f"  {r.verdict}: {r.case} [{r.dtype}] err={r.error} K={r.K} "
+                    f"  {r.verdict}: {r.case} [{r.dtype}] {measured(r.error, r.K, r.verdict)}"
                     f"{f'[{reach}] ' if reach else ''}{r.reason} {r.where} {r.diagnosis}".rstrip()
                 )
         return "\n".join(lines)

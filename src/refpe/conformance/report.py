@@ -39,7 +39,7 @@ from typing import Any
 
 from refpe import backends as B
 
-from .judge import describe_horizon
+from .judge import describe_horizon, measured
 from .runner import Result
 
 SCHEMA = "refpe-conformance/2"
@@ -241,7 +241,7 @@ def table(
     for r in problems[:50]:
         console.print(
             f"[{style[r.verdict]}]{r.verdict.upper()}[/] {r.spec} / {r.case} / {r.subject} "
-            f"({r.backend} {r.device} {r.dtype} {r.mode}): err={_fmt(r.error)} K={_fmt(r.K)} "
+            f"({r.backend} {r.device} {r.dtype} {r.mode}): {measured(r.error, r.K, r.verdict)}"
             f"{_usual(r)}{_reach(r)}{r.reason} {r.where} "
             f"{('— ' + r.diagnosis) if r.diagnosis else ''}".rstrip(),
             soft_wrap=True,

@@ -9,12 +9,13 @@ import pytest
 import refpe
 from refpe import backends as B
 from refpe.conformance import Plan, run, subjects
+from refpe.conformance.judge import measured
 
 
 def _explain(results):
     return "\n".join(
-        f"{r.verdict}: {r.spec}/{r.case} {r.subject} {r.backend} {r.dtype}: err={r.error} "
-        f"K={r.K} {r.reason} {r.where} {r.diagnosis}"
+        f"{r.verdict}: {r.spec}/{r.case} {r.subject} {r.backend} {r.dtype}: "
+        f"{measured(r.error, r.K, r.verdict)}{r.reason} {r.where} {r.diagnosis}"
         for r in results
         if r.verdict in ("fail", "error")
     )

@@ -4,7 +4,8 @@ r"""The ``token-lookup`` and ``input-add`` kernels: one gather, the range checke
 spec              kernel
 ================  ==========================================================================
 token-lookup      NumPy ``take`` / PyTorch ``F.embedding`` with the id range checked once
-input-add         the same gather into the output, scaled and summed in place (float32)
+input-add         the same gather into the output, scaled and summed in place (float32);
+                  one pass where Numba is importable (:mod:`refpe.kernels.embedding_fused`)
 ================  ==========================================================================
 
 Source: seed 000 §3.1-3.2; seed 003 §4.1; seed 004 §1, §3.
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import embedding_fused
 from ._common import check_ids, finite_scale, torch_in_range
 
 __all__ = ["input_add", "input_add_torch", "token_lookup", "token_lookup_torch"]
@@ -99,7 +101,8 @@ def input_add(
 
     Precision: in ``table.dtype``: ``c`` rounded, the product rounded, the sum rounded
     (within :math:`1.5\,\epsilon\,(|cE| + |PE|)`, the spec's float32 bound); float64
-    tables go to the reference, which rounds once.
+    tables go to the reference, which rounds once. Default positions and a Python
+    ``scale`` go through the one-pass kernel where Numba is importable (the same values).
     """
 
     fast = (
@@ -132,6 +135,8 @@ def input_add(
             return NotImplemented
         check_ids("positions", pos, pe_table.shape[0], " of pe_table")
         where = np.take(pe_table, pos, axis=0, mode="clip")
+    if positions is None and _fused(scale):  # one pass, the same values
+        return embedding_fused.input_add_fused(ids, table, where, scale)
     out = np.take(table, ids.reshape(-1), axis=0, mode="clip").reshape(*ids.shape, table.shape[1])
     if scale != 1:
         np.multiply(out, scale, out=out)
@@ -159,7 +164,8 @@ def input_add_torch(
     Default positions only (a contiguous slice of ``pe_table``, broadcast); tensors on one
     device, not requiring grad. Source: seed 000 §3.2; seed 003 §4.1; seed 004 §3.
 
-    Precision: as :func:`input_add` (three roundings in float32).
+    Precision: as :func:`input_add` (three roundings in float32). CPU tensors go through
+    the one-pass kernel where Numba is importable (the same values).
     """
     import torch
 
@@ -183,7 +189,17 @@ def input_add_torch(
     T = ids.shape[-1]
     if not torch_in_range(ids, table.shape[0]):
         return NotImplemented  # the reference names the id
+    if ids.device.type == "cpu" and _fused(scale):  # one pass, the same values
+        host = (a.numpy() for a in (ids, table, pe_table[start : start + T]))
+        return torch.from_numpy(embedding_fused.input_add_fused(*host, scale))
     out = torch.nn.functional.embedding(ids, table)
     if scale != 1:
         out.mul_(scale)
     return out.add_(pe_table[start : start + T])
+
+
+def _fused(scale: Any) -> bool:
+    """Whether the one-pass kernel gives the three-pass values: a Python scale (NumPy and
+    PyTorch multiply float32 by it in float32; a NumPy float64 scalar makes NumPy multiply
+    in float64) and Numba importable."""
+    return type(scale) in (int, float) and embedding_fused.available()
