@@ -91,6 +91,7 @@ from .work import (
     Work,
     copy_candidate,
     fallback,
+    fallback_candidate,
     normalised,
     zipf_ids,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "copy_candidate",
     "cuda_reason",
     "fallback",
+    "fallback_candidate",
     "far_table_work",
     "gpu_works",
     "grad_works",

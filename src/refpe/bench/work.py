@@ -120,6 +120,18 @@ def fallback(fn: Callable[[], Any], module: Any, name: str, value: Any) -> Calla
     return call
 
 
+def fallback_candidate(
+    name: str, fn: Callable[[], Any], module: Any, attr: str = "available", off: Any = None
+) -> list[Candidate]:
+    """``[Candidate("fallback", ...)]``: ``fn`` with ``module.attr`` set to ``off`` (default:
+    an ``available()`` that says no), timed where ``module``'s fast path can run; ``[]``
+    where it cannot (then the kernel already is the fallback)."""
+    if not module.available():
+        return []
+    off = (lambda: False) if off is None else off
+    return [Candidate("fallback", "fallback", name, fallback(fn, module, attr, off))]
+
+
 def copy_candidate(backend: str, src: Any) -> Candidate:
     """A memory copy of ``src`` into a buffer on the same backend (the ``vs_copy`` yardstick)."""
     if backend == "torch":

@@ -12,9 +12,10 @@ import refpe
 from refpe._compat import to_host
 from refpe.backends import get
 from refpe.kernels import embedding as KE
+from refpe.kernels import embedding_fused
 from refpe.kernels import grad as KG
 
-from .work import Candidate, Work, copy_candidate, fallback, normalised, zipf_ids
+from .work import Candidate, Work, copy_candidate, fallback_candidate, normalised, zipf_ids
 
 #: The reference converts grad_out to float64: above this many elements it is not timed.
 REFERENCE_GRAD_LIMIT = 2**26
@@ -73,16 +74,6 @@ def lookup_works(backend: str, size: dict) -> list[Work]:
             note="ids with a Zipf(1.2) profile",
         )
     ]
-
-
-def _without_numba(kernel: Candidate) -> list[Candidate]:
-    """The three passes (gather, scale, add), where Numba's one pass would answer."""
-    from refpe.kernels import embedding_fused
-
-    if not embedding_fused.available():
-        return []
-    off = fallback(kernel.fn, embedding_fused, "available", lambda: False)  # type: ignore[arg-type]
-    return [Candidate("fallback", "fallback", f"{kernel.name}, three passes (without numba)", off)]
 
 
 def input_add_works(backend: str, size: dict) -> list[Work]:
@@ -144,7 +135,9 @@ def input_add_works(backend: str, size: dict) -> list[Work]:
                     lambda: refpe.input_add(ids, table, pe, scale=c, kernel="reference"),
                 ),
                 kernel,
-                *_without_numba(kernel),
+                *fallback_candidate(
+                    f"{kernel.name}, three passes (without numba)", kernel.fn, embedding_fused
+                ),
                 Candidate("peer", "peer", peer_name, peer),
                 copy_candidate(backend, peer()),
             ],

@@ -10,9 +10,10 @@ import numpy as np
 
 import refpe
 from refpe.kernels import rotary as KR
+from refpe.kernels import rotary_fused
 from refpe.kernels import rotary_torch as KT
 
-from .work import Candidate, Work, copy_candidate, fallback, normalised
+from .work import Candidate, Work, copy_candidate, fallback_candidate, normalised
 
 
 def _rope_errors(x: np.ndarray, T: int) -> Callable[[dict[str, Any]], dict[str, float]]:
@@ -130,6 +131,11 @@ def rope_works(backend: str, size: dict) -> list[Work]:
     else:
         kern = KR.rope
         copy_src = np.concatenate([q.reshape(-1), k.reshape(-1)])
+    slow = []  # the three-pass NumPy kernel, where Numba's one pass would answer
+    if backend == "numpy":
+        name = "kernels.rope(out=buffer), three passes (without numba)"
+        slow = fallback_candidate(name, lambda: (kern(q, T, out=oq), kern(k, T, out=ok)),
+                                  rotary_fused)  # fmt: skip
 
     return [
         Work(
@@ -161,7 +167,7 @@ def rope_works(backend: str, size: dict) -> list[Work]:
                     f"kernels.{kern.__name__} (new output)",
                     lambda: (kern(q, T), kern(k, T)),
                 ),
-                *_without_numba(backend, lambda: (kern(q, T, out=oq), kern(k, T, out=ok))),
+                *slow,
                 peer,
                 copy_candidate(backend, copy_src),
             ],
@@ -170,17 +176,6 @@ def rope_works(backend: str, size: dict) -> list[Work]:
         ),
         *tables,
     ]
-
-
-def _without_numba(backend: str, fn: Callable[[], Any]) -> list[Candidate]:
-    """The three-pass NumPy kernel, where Numba's one-pass kernel would otherwise answer."""
-    from refpe.kernels import rotary_fused
-
-    if backend != "numpy" or not rotary_fused.available():
-        return []
-    name = "kernels.rope(out=buffer), three passes (without numba)"
-    return [Candidate("fallback", "fallback", name,
-                      fallback(fn, rotary_fused, "available", lambda: False))]  # fmt: skip
 
 
 def rope_tables_float64_work(T: int, D: int) -> Work:

@@ -13,19 +13,9 @@ import numpy as np
 import refpe
 from refpe.backends import get
 from refpe.kernels import positional as KP
+from refpe.kernels import positional_fused
 
-from .work import Candidate, Work, copy_candidate, fallback, normalised
-
-
-def _without_numba(backend: str, build: Callable[[], Any]) -> list[Candidate]:
-    """The NumPy kernel's complex products in blocks, where Numba's one pass would answer."""
-    from refpe.kernels import positional_fused
-
-    if backend != "numpy" or not positional_fused.available():
-        return []
-    name = "kernels.sinusoid_table (uncached), NumPy blocks (without numba)"
-    return [Candidate("fallback", "fallback", name,
-                      fallback(build, positional_fused, "available", lambda: False))]  # fmt: skip
+from .work import Candidate, Work, copy_candidate, fallback_candidate, normalised
 
 
 def _sin(backend: str, like: Any) -> Candidate:
@@ -94,6 +84,10 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
 
         peer_name = "NumPy pow form: exp(arange(0,d,2)*(-ln(1e4)/d)) in float32"
     table = pow_form()
+    slow = []  # the NumPy kernel's blocks, where Numba's one pass would answer
+    if backend == "numpy":
+        name = "kernels.sinusoid_table (uncached), NumPy blocks (without numba)"
+        slow = fallback_candidate(name, build, positional_fused)
 
     table_work = Work(
         "pe-sinusoidal",
@@ -116,7 +110,7 @@ def sinusoid_works(backend: str, size: dict) -> list[Work]:
                 "kernels.pe_sinusoidal (cached)",
                 lambda: sinusoid(T, d, dtype="float32", xp=xp),
             ),
-            *_without_numba(backend, build),
+            *slow,
             Candidate("peer", "peer", peer_name, pow_form),
             _sin(backend, table),
             copy_candidate(backend, table),

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 import refpe
+from refpe import _vectors_fast
 from refpe._compat import to_host
 
-from .work import Candidate, Work, fallback
+from .work import Candidate, Work, fallback_candidate
 
 
 def _rows(n: int) -> str:
@@ -21,18 +22,6 @@ def _rows(n: int) -> str:
     e = len(str(n)) - 1
     m = n // 10**e
     return (f"{m}·" if m > 1 else "") + f"10^{e}" if n == m * 10**e and e >= 4 else str(n)
-
-
-def _without_pyarrow(path: str, fmt: str) -> list[Candidate]:
-    """The pure text reader, row by row, where Arrow's CSV parser would read the chunks."""
-    from refpe import _vectors_fast
-
-    if not _vectors_fast.available():
-        return []
-    read = functools.partial(refpe.vectors.read, path, format=fmt)
-    name = "refpe.vectors.read, the pure reader (without pyarrow)"
-    off = fallback(read, _vectors_fast, "ENABLED", False)
-    return [Candidate("fallback", "fallback", name, off)]
 
 
 def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
@@ -52,6 +41,11 @@ def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
         refpe.vectors.write(path, words, vectors, format=fmt)
         del words
         size_bytes = os.path.getsize(path)
+        slow = []  # the pure text reader, where Arrow's parser would read the chunks
+        if not binary:
+            read = functools.partial(refpe.vectors.read, path, format=fmt)
+            name = "refpe.vectors.read, the pure reader (without pyarrow)"
+            slow = fallback_candidate(name, read, _vectors_fast, "ENABLED", False)
         tiny = os.path.join(tmp, f"tiny-{fmt}")  # read first where the peak is measured
         refpe.vectors.write(tiny, ["a", "b"], vectors[:2], format=fmt)
         try:
@@ -88,7 +82,7 @@ def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
                         peak="rss",
                         warm=functools.partial(refpe.vectors.read, tiny, format=fmt),
                     ),
-                    *([] if binary else _without_pyarrow(path, fmt)),
+                    *slow,
                     peer,
                     Candidate(
                         "copy", "copy", "Path.read_bytes", lambda p=path: Path(p).read_bytes()
