@@ -178,16 +178,15 @@ def power_of_two(p: int) -> str:
     return f"2^{p.bit_length() - 1}" if p > 0 and p & (p - 1) == 0 else str(p)
 
 
+def fmt(x: float | None) -> str:
+    """A measured error or bound for the terminal: 3 digits, ``inf``, or ``-`` for none."""
+    return "-" if x is None else "inf" if x == float("inf") else f"{x:.3g}"
+
+
 def measured(error: float | None, K: float | None, verdict: str) -> str:
     """``"err=E K=K "`` for a printed verdict; nothing for an ``error`` (the call raised or
     returned no array: there is no error to measure, and the reason says what happened)."""
-    if verdict == "error":
-        return ""
-
-    def fmt(x: float | None) -> str:
-        return "-" if x is None else "inf" if x == float("inf") else f"{x:.3g}"
-
-    return f"err={fmt(error)} K={fmt(K)} "
+    return "" if verdict == "error" else f"err={fmt(error)} K={fmt(K)} "
 
 
 def describe_horizon(reach: int | None, curve: list[tuple[int, float]], K: float) -> str:

@@ -40,6 +40,7 @@ from typing import Any
 from refpe import backends as B
 
 from .judge import describe_horizon, measured
+from .judge import fmt as _fmt
 from .runner import Result
 
 SCHEMA = "refpe-conformance/2"
@@ -167,14 +168,6 @@ def write_json(path: str, data: dict[str, Any]) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if x == float("inf"):
-        return "inf"
-    return f"{x:.3g}"
 
 
 def table(
