@@ -251,6 +251,7 @@ def test_sweep_small_sizes():
                 "kernel-cached",
                 "peer",
                 "sin",
+                "sin-into",
                 "copy",
                 *fallback,
             }

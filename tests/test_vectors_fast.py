@@ -4,6 +4,8 @@ with the same file and line, and the fast path really taken on plain files."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -145,6 +147,35 @@ def test_the_same_errors_and_answers_as_the_pure_reader(tmp_path, body, what, fm
         assert got == want
     else:
         assert got[0] == want[0] and np.array_equal(got[1], want[1])
+
+
+_PLACES = ["x%s 1 2 3", "%sx 1 2 3", "x %s1 2 3", "x 1%s 2 3", "x 1 2%s3", "x 1 2.%s5 3",
+           "x 1 2 3%s", "x%s1 2 3"]  # fmt: skip
+
+
+@pytest.mark.parametrize("byte", [b for b in range(32) if b not in (10, 13)] + [127])
+def test_every_control_byte_anywhere_declines(tmp_path, monkeypatch, byte):
+    """A control byte (a tab, which Arrow trims around a number, a NUL, DEL ...; CR ends a
+    line) in a word, around or inside a value never reaches the caller by the fast path: it
+    declines and the pure reader raises or reads what it always did."""
+    declined = []
+    real = fast.parse_rows
+    monkeypatch.setattr(vio, "parse_rows", lambda *a: declined.append(real(*a) is None) or None)
+    for place in _PLACES:
+        body = "w 1 2 3\n" + place % chr(byte) + "\ny 4 5 6\n"
+        path = tmp_path / "v.txt"
+        path.write_bytes(("3 3\n" + body).encode("latin-1"))
+        declined.clear()
+        with contextlib.suppress(VectorFormatError):
+            _read(path, "word2vec-text", True)
+        assert declined and all(declined), (place, byte)
+        monkeypatch.setattr(vio, "parse_rows", real)
+        got, want = _both(path, "word2vec-text")
+        monkeypatch.setattr(vio, "parse_rows", lambda *a: declined.append(real(*a) is None) or None)
+        if isinstance(want, str):
+            assert got == want
+        else:
+            assert got[0] == want[0] and np.array_equal(got[1], want[1])
 
 
 def test_bad_utf8_word_names_its_line(tmp_path):

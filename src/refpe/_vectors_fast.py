@@ -18,12 +18,16 @@ random, shortest, long, tiny and huge decimals). Without ``pyarrow`` every chunk
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-#: Bytes that may not appear in a chunk taken by the fast path: every ASCII control byte but
-#: the line feed (tabs, CR after normalisation, NUL, DEL). A chunk holding one declines.
+from . import _numba
+
+#: Bytes that may not appear in a word taken by the fast path: every ASCII control byte but
+#: the line feed (tabs, NUL, DEL ...). A chunk with one in a word declines; in a value Arrow's
+#: conversion refuses every one of them but the tab, which it trims (so a tab declines too).
 _CONTROLS = bytes(b for b in range(32) if b != 10) + b"\x7f"
 _BOM = b"\xef\xbb\xbf"
 #: Switch for the fast path (tests set it to ``False`` to compare with the pure reader).
@@ -98,8 +102,8 @@ def parse_rows(
     pa = _arrow() if ENABLED else None
     if pa is None or not body or body.endswith(b"\n") or body.startswith((b"\n", _BOM)):
         return None  # (Arrow would skip a byte-order mark, here the start of a word)
-    if len(body.translate(None, _CONTROLS)) != len(body) or b"\n\n" in body:
-        return None  # a tab, a control byte or a blank line: the pure path names it
+    if b"\t" in body or b"\r" in body or b"\n\n" in body:
+        return None  # a tab (Arrow trims it around a number), a CR or a blank line
     if dim is None:
         end = body.find(b"\n")
         dim = body[: end if end >= 0 else len(body)].count(b" ")
@@ -136,12 +140,15 @@ def _words(column: Any, codec: str, errors: str, max_word: int) -> list[str] | N
     lengths = np.diff(offsets)
     if lengths.min() < 1 or lengths.max() > max_word:
         return None
-    raw = column.to_pylist()  # bytes (no space or control byte: the chunk was checked)
+    raw = column.to_pylist()  # bytes without a space or LF (Arrow split the rows at them)
+    joined = b"\n".join(raw)
+    if len(joined.translate(None, _CONTROLS)) != len(joined):
+        return None  # a control byte in a word (in a value Arrow's conversion refuses it)
     if codec == "utf-8" and errors == "strict":
         try:
             # LF is never part of a UTF-8 sequence: the joined text decodes exactly when
             # every word does, into the same words
-            return b"\n".join(raw).decode("utf-8").split("\n")
+            return joined.decode("utf-8").split("\n")
         except UnicodeDecodeError:
             return None
     words = []
@@ -160,21 +167,75 @@ def _words(column: Any, codec: str, errors: str, max_word: int) -> list[str] | N
 _NOT_IN_WORDS = bytes(range(33)) + b"\x7f"
 #: The bytes a fast binary record's word is looked for in (longer words: the pure path).
 _SHORT_WORD = 256
+#: Records a run must ask for before the compiled scan takes it (a smaller run costs less in
+#: Python than the scan's compilation, once per process).
+COMPILED_FROM = 1024
+
+
+def _build_scan(numba: Any) -> Any:
+    @numba.njit(cache=False)
+    def scan(buf, pos, rec, n, short, spans):  # pragma: no cover - needs Numba
+        size, k = buf.shape[0], 0
+        while k < n:
+            sp = -1
+            for j in range(pos, min(pos + short + 2, size)):
+                if buf[j] == 32:
+                    sp = j
+                    break
+            if sp < 0 or sp > size - rec - 1:
+                break
+            start = pos
+            while start < sp and (buf[start] == 10 or buf[start] == 13):
+                start += 1
+            if start == sp:
+                break
+            spans[k, 0], spans[k, 1] = start, sp
+            pos = sp + 1 + rec
+            k += 1
+        return k
+
+    @numba.njit(cache=False)
+    def gather(buf, spans, rec, joined, rows):  # pragma: no cover - needs Numba
+        w = 0
+        for k in range(spans.shape[0]):
+            start, sp = spans[k, 0], spans[k, 1]
+            if k:
+                joined[w] = 32
+                w += 1
+            for j in range(start, sp):
+                joined[w] = buf[j]
+                w += 1
+            src, dst = buf[sp + 1 : sp + 1 + rec], rows[k]
+            for j in range(rec):  # a loop of 1-d views: LLVM vectorises it (a slice
+                dst[j] = src[j]  # assignment of the 2-d row runs at a third of the speed)
+
+    return scan, gather
+
+
+#: ``(scan, gather)`` compiled, or ``None`` where Numba cannot be imported.
+_compiled = _numba.compiled(_build_scan)
 
 
 def binary_run(
-    buf: bytes, pos: int, rec: int, n: int, codec: str, errors: str
-) -> tuple[list[str], np.ndarray, np.ndarray, int]:
-    """The plain word2vec binary records at ``buf[pos:]``, at most ``n``:
-    ``(words, word offsets, vector offsets, position after the last)``.
+    buf: bytes, pos: int, rec: int, n: int, codec: str, errors: str, rows: np.ndarray
+) -> tuple[list[str], np.ndarray, int]:
+    """The plain word2vec binary records at ``buf[pos:]``, at most ``n``: ``(words, word
+    offsets, position after the last)``, each record's ``rec`` vector bytes copied to the
+    next row of the ``uint8`` array ``rows`` (rows past the words returned may be written
+    too).
 
     A record is plain when its word (after the previous record's CR/LF bytes) is 1 to
     :data:`_SHORT_WORD` bytes without a space or control byte, decodes, and its ``rec``
     vector bytes are in ``buf``. The run stops before the first record that is not (the
-    caller reads that one record the pure way, which reads it or raises its error).
+    caller reads that one record the pure way, which reads it or raises its error). Where
+    Numba is importable a run of :data:`COMPILED_FROM` records or more is scanned and copied
+    by a compiled loop; else by ``bytes.find`` record by record (the same records).
     """
     if not ENABLED:
-        return [], np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), pos
+        return [], np.empty(0, dtype=np.int64), pos
+    kernels = _compiled() if n >= COMPILED_FROM else None
+    if kernels is not None:
+        return _compiled_run(kernels, buf, pos, rec, n, codec, errors, rows)
     last = len(buf) - rec - 1  # the last space a record whose vector is in buf can have
     find, first = buf.find, pos
     raws: list[bytes] = []
@@ -189,29 +250,50 @@ def binary_run(
         raws.append(word)
         spaces.append(sp)
         pos = sp + 1 + rec
-    words = _decoded(raws, codec, errors)
-    if len(words) < len(raws):
-        del spaces[len(words) :]
-        pos = spaces[-1] + 1 + rec if spaces else first
+    words = _decoded(b" ".join(raws), len(raws), lambda: raws, codec, errors)
+    del spaces[len(words) :]
+    pos = spaces[-1] + 1 + rec if spaces else first
     sps = np.array(spaces, dtype=np.int64)
+    if len(sps):
+        window = np.lib.stride_tricks.sliding_window_view(np.frombuffer(buf, np.uint8), rec)
+        rows[: len(sps)] = window[sps + 1]
     starts = sps - np.fromiter(map(len, raws), dtype=np.int64, count=len(sps))
-    return words, starts, sps + 1, pos
+    return words, starts, pos
 
 
-def _decoded(raws: list[bytes], codec: str, errors: str) -> list[str]:
-    """The words of ``raws`` up to the first that holds a space or control byte or does not
-    decode to a non-empty text."""
-    if not raws:
+def _compiled_run(
+    kernels: Any, buf: bytes, pos: int, rec: int, n: int, codec: str, errors: str, rows: Any
+) -> tuple[list[str], np.ndarray, int]:
+    """:func:`binary_run` by the compiled ``(scan, gather)``."""
+    scan, gather = kernels
+    data = np.frombuffer(buf, dtype=np.uint8)
+    spans = np.empty((min(n, (len(buf) - pos) // (rec + 2) + 1), 2), dtype=np.int64)
+    k = _numba.call(scan, data, pos, rec, len(spans), _SHORT_WORD, spans)
+    spans = spans[:k]
+    joined = np.empty(max(0, int((spans[:, 1] - spans[:, 0]).sum()) + k - 1), dtype=np.uint8)
+    _numba.call(gather, data, spans, rec, joined, rows)
+    words = _decoded(joined.tobytes(), k, lambda: [buf[a:b] for a, b in spans.tolist()],
+                     codec, errors)  # fmt: skip
+    spans = spans[: len(words)]
+    after = int(spans[-1, 1]) + 1 + rec if len(words) else pos
+    return words, spans[:, 0].copy(), after
+
+
+def _decoded(
+    joined: bytes, count: int, raws: Callable[[], list[bytes]], codec: str, errors: str
+) -> list[str]:
+    """The first words of ``raws()`` (``count`` of them, ``joined`` by single spaces) up to the
+    first that holds a space or control byte or does not decode to a non-empty text."""
+    if not count:
         return []
-    joined = b" ".join(raws)
-    clean = len(joined.translate(None, _NOT_IN_WORDS)) == len(joined) - max(0, len(raws) - 1)
+    clean = len(joined.translate(None, _NOT_IN_WORDS)) == len(joined) - (count - 1)
     if clean and codec == "utf-8" and errors == "strict":
         try:  # a space is never part of a UTF-8 sequence: the same words as one by one
             return joined.decode("utf-8").split(" ")
         except UnicodeDecodeError:
             pass
     words = []
-    for raw in raws:
+    for raw in raws():
         if len(raw.translate(None, _NOT_IN_WORDS)) != len(raw):
             break
         try:

@@ -369,13 +369,14 @@ def binary_blocks(
     chunk: int = CHUNK,
     progress: Progress = None,
     size: int = 0,
-    block_rows: int = 1 << 16,
+    block_rows: int | None = None,
 ) -> Iterator[Block]:
     """Records of a word2vec C binary file after its header (at byte ``offset``).
 
     A word starts after the previous record's line end (CR and LF bytes, skipped) and ends
     at the first space, as word2vec.c reads it; a word that breaks :func:`word_problem`
-    stops the read with its byte offset (it is how a misaligned record shows).
+    stops the read with its byte offset (it is how a misaligned record shows). Blocks hold
+    ``block_rows`` records (default: at most :data:`BLOCK_BYTES` of vectors).
     """
     rec = 4 * dim
     want = count if limit is None else min(count, limit)
@@ -384,7 +385,7 @@ def binary_blocks(
     view = memoryview(buf)
     if progress is not None:
         progress(offset + len(buf), size)
-    block_rows = max(1, min(block_rows, BLOCK_BYTES // rec))
+    block_rows = block_rows or max(1, min(1 << 16, BLOCK_BYTES // rec))
     while k < want:
         n = min(block_rows, want - k)
         out = np.empty((n, dim), dtype="<f4")
@@ -392,11 +393,9 @@ def binary_blocks(
         words, starts = [], []
         i = 0
         while i < n:
-            got, at, offsets, after = binary_run(buf, pos, rec, n - i, codec, errors)
+            rows = out.view(np.uint8).reshape(n, rec)[i:]
+            got, at, after = binary_run(buf, pos, rec, n - i, codec, errors, rows)
             if got:  # a run of plain records: words checked at once, vectors copied at once
-                rows = np.frombuffer(buf, dtype=np.uint8)
-                window = np.lib.stride_tricks.sliding_window_view(rows, rec)
-                out.view(np.uint8).reshape(n, rec)[i : i + len(got)] = window[offsets]
                 words += got
                 starts += (at + base).tolist()
                 i, pos = i + len(got), after

@@ -117,8 +117,10 @@ def _scan(
             return
         count, dim, offset = read_header(f, path, size, encoding)
         if format == "word2vec-binary":
-            yield count, dim, "byte offset", fits(count, 4 * dim + 2, size - offset, "records")
-            rows = max(1, count if limit is None else min(count, limit)) if whole else 1 << 16
+            room = fits(count, 4 * dim + 2, size - offset, "records")
+            yield count, dim, "byte offset", room
+            # the whole table in one block when it fits: its records are copied to it once
+            rows = max(1, count if limit is None else min(count, limit)) if whole and room else None
             yield from binary_blocks(
                 f,
                 path,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _numba
+import refpe._numba as _numba
 
 __all__ = ["available", "input_add_fused"]
 

@@ -69,16 +69,18 @@ def build_sinusoid_table(
 
     for rows ``p = a + b`` with ``a`` a multiple of 64 and ``b < 64``: two small float64
     tables of sines and cosines and one complex128 product per element, whose real and
-    imaginary parts are the interleaved ``(sin, cos)`` pair. float64 is computed directly,
-    as the reference does.
+    imaginary parts are the interleaved ``(sin, cos)`` pair. The block starts come the same
+    way from multiples of 4096 (:func:`_block_starts`); the tables at ``0 .. 63`` and at
+    ``0, 64, .., 4032`` do not depend on the rows and are cached. float64 is computed
+    directly, as the reference does.
 
     Source: Vaswani et al. (2017) §3.5; ``omega`` from :func:`refpe.positional.frequencies`.
 
-    Precision: the sines and cosines of the block starts and offsets come from the exact phase
-    reduction (:func:`refpe._precision.exact_sin_cos_table`, within an ulp of float64), so the
-    product is within a few float64 ulps and float32/float16 tables are the exact values rounded
-    once (within :math:`\epsilon/2` plus far below it); float64 tables are the reference's
-    exact table itself, bit for bit.
+    Precision: the sines and cosines at the multiples of 4096 and at the two small steps come
+    from the exact phase reduction (:func:`refpe._precision.exact_sin_cos_table`, within an ulp
+    of float64); two products later each value is within a few float64 ulps, so float32/float16
+    tables are the exact values rounded once (within :math:`\epsilon/2` plus far below it);
+    float64 tables are the reference's exact table itself, bit for bit.
     """
     omega = frequencies(d, float(base), schedule)
     m, B = len(omega), 64
@@ -86,8 +88,8 @@ def build_sinusoid_table(
     if dtype == "float64":
         pairs[:, 0::2], pairs[:, 1::2] = exact_sin_cos_table(np.arange(n) + offset, omega)
     elif n:
-        sin_a, cos_a = exact_sin_cos_table(np.arange(0, n, B) + offset, omega)
-        sin_b, cos_b = exact_sin_cos_table(np.arange(B), omega)
+        sin_a, cos_a = _block_starts(n, offset, tuple(omega))
+        sin_b, cos_b = _steps(tuple(omega), 1)
         if dtype == "float32" and positional_fused.available():  # one pass, the same values
             positional_fused.sinusoid_pairs_fused(pairs, sin_a, cos_a, sin_b, cos_b)
             return _laid_out(pairs, d, m, layout, dtype)
@@ -103,6 +105,28 @@ def build_sinusoid_table(
 
         in_threads(rows_of, len(z), threads=_common.THREADS if n * m > 2**18 else 1)
     return _laid_out(pairs, d, m, layout, dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _steps(omega: tuple, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact ``(sin, cos)`` at positions ``0, step, .., 63 step`` (read-only, cached by the
+    frequencies themselves: they do not depend on the table's rows)."""
+    tables = exact_sin_cos_table(np.arange(64) * step, omega)
+    for t in tables:
+        t.flags.writeable = False
+    return tables
+
+
+def _block_starts(n: int, offset: int, omega: tuple) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(sin, cos)`` at the block starts ``offset + 64 k`` for ``64 k < n``, by the same
+    angle addition one level up: ``offset + 4096 s + 64 j`` from the exact values at
+    ``offset + 4096 s`` and at ``64 j`` (cached), one complex128 product each (within a few
+    float64 ulps of the exact values)."""
+    sin_s, cos_s = exact_sin_cos_table(np.arange(0, n, 4096) + offset, omega)
+    sin_j, cos_j = _steps(omega, 64)
+    z = (sin_s + 1j * cos_s)[:, None, :] * (cos_j - 1j * sin_j)[None, :, :]
+    z = z.reshape(-1, len(omega))[: -(-n // 64)]
+    return z.real, z.imag
 
 
 def _laid_out(pairs: np.ndarray, d: int, m: int, layout: str, dtype: str) -> np.ndarray:

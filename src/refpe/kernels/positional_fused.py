@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _numba
+import refpe._numba as _numba
 
 __all__ = ["available", "sinusoid_pairs_fused"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _numba
+import refpe._numba as _numba
 
 __all__ = ["available", "rope_half_fused"]
 
@@ -35,12 +35,13 @@ def _build(numba: Any) -> Any:
         h = r // 2
         for k in numba.prange(rows * T):
             b, t = k // T, k % T
+            xr, yr, c, s = x[b, t], out[b, t], C[t], S[t]  # 1-d rows: LLVM vectorises the loops
             for i in range(h):
-                xa, xb = x[b, t, i], x[b, t, i + h]
-                out[b, t, i] = xa * C[t, i] + xb * S[t, i]
-                out[b, t, i + h] = xb * C[t, i + h] + xa * S[t, i + h]
+                xa, xb = xr[i], xr[i + h]
+                yr[i] = xa * c[i] + xb * s[i]
+                yr[i + h] = xb * c[i + h] + xa * s[i + h]
             for i in range(r, D):
-                out[b, t, i] = x[b, t, i] * C[t, i]
+                yr[i] = xr[i] * c[i]
 
     return half
 
