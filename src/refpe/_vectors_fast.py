@@ -216,6 +216,11 @@ def _build_scan(numba: Any) -> Any:
 _compiled = _numba.compiled(_build_scan)
 
 
+def compiled_scan() -> bool:
+    """Whether long runs of binary records are scanned by the compiled loop (Numba)."""
+    return _compiled() is not None
+
+
 def binary_run(
     buf: bytes, pos: int, rec: int, n: int, codec: str, errors: str, rows: np.ndarray
 ) -> tuple[list[str], np.ndarray, int]:

@@ -7,8 +7,9 @@ same inputs: ``reference`` (the refpe function with ``kernel="reference"``), ``k
 ``apply_rotary_pos_emb``, ``np.take`` / ``F.embedding``, ``np.add.at`` / ``index_add_``,
 gensim, ``tokenizers``), ``copy`` (a memory copy of the output's bytes on the same
 backend; for file readers, reading the file's bytes) and, where an optional package gives
-a fast path, ``fallback`` (what runs without it: the three-pass NumPy RoPE and the
-blocked sinusoid table without ``numba``, the pure text reader without ``pyarrow``).
+a fast path, ``fallback`` (what runs without it: the three-pass NumPy RoPE, the blocked
+sinusoid table, the three-pass input layer, ATen's embedding gradient and the binary reader's
+record-by-record scan without ``numba``; the pure text reader without ``pyarrow``).
 Candidates are timed round-robin (warm-up rounds first, then ``repeats`` rounds, each candidate
 once per round, the backend synchronised after each call) so a shared machine's load falls on
 all of them alike; the median is reported (a work whose rounds would take over a minute gets

@@ -12,7 +12,7 @@ import refpe
 from refpe._compat import to_host
 from refpe.backends import get
 from refpe.kernels import embedding as KE
-from refpe.kernels import embedding_fused
+from refpe.kernels import embedding_fused, grad_fused
 from refpe.kernels import grad as KG
 
 from .work import Candidate, Work, copy_candidate, fallback_candidate, normalised, zipf_ids
@@ -188,6 +188,10 @@ def grad_works(backend: str, size: dict) -> list[Work]:
                 res[lab] = float(e.max())
         return res
 
+    slow = []  # ATen's own kernel, where Numba's column-split sums would answer
+    if backend == "torch":
+        name = "aten.embedding_dense_backward (without numba)"
+        slow = fallback_candidate(name, lambda: kern(ids, grad, V), grad_fused)
     big = N * d > REFERENCE_GRAD_LIMIT
     ref = Candidate(
         "reference",
@@ -217,6 +221,7 @@ def grad_works(backend: str, size: dict) -> list[Work]:
                     lambda: kern(ids, grad, V),
                     peak=backend == "numpy",
                 ),
+                *slow,
                 Candidate("peer", "peer", peer_name, peer),
                 copy_candidate(backend, grad),
             ],

@@ -14,7 +14,7 @@ import refpe
 from refpe import _vectors_fast
 from refpe._compat import to_host
 
-from .work import Candidate, Work, fallback_candidate
+from .work import Candidate, Work, fallback, fallback_candidate
 
 
 def _rows(n: int) -> str:
@@ -41,13 +41,29 @@ def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
         refpe.vectors.write(path, words, vectors, format=fmt)
         del words
         size_bytes = os.path.getsize(path)
-        slow = []  # the pure text reader, where Arrow's parser would read the chunks
+        # what runs without the optional package: the pure text reader (without pyarrow),
+        # the binary records scanned by bytes.find (without numba)
+        read = functools.partial(refpe.vectors.read, path, format=fmt)
         if not binary:
-            read = functools.partial(refpe.vectors.read, path, format=fmt)
             name = "refpe.vectors.read, the pure reader (without pyarrow)"
             slow = fallback_candidate(name, read, _vectors_fast, "ENABLED", False)
-        tiny = os.path.join(tmp, f"tiny-{fmt}")  # read first where the peak is measured
-        refpe.vectors.write(tiny, ["a", "b"], vectors[:2], format=fmt)
+        elif _vectors_fast.compiled_scan():
+            name = "refpe.vectors.read, records scanned by bytes.find (without numba)"
+            slow = [
+                Candidate(
+                    "fallback",
+                    "fallback",
+                    name,
+                    fallback(read, _vectors_fast, "COMPILED_FROM", math.inf),
+                )
+            ]
+        else:
+            slow = []
+        # read first where the peak is measured: the one-time start (imports, Arrow's pool,
+        # the compiled binary scan, which a run of COMPILED_FROM records takes)
+        tiny = os.path.join(tmp, f"tiny-{fmt}")
+        m = min(n, _vectors_fast.COMPILED_FROM)
+        refpe.vectors.write(tiny, [f"t{i}" for i in range(m)], vectors[:m], format=fmt)
         try:
             from gensim.models import KeyedVectors
         except ImportError as exc:
@@ -78,7 +94,7 @@ def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
                         "reference",
                         "reference",
                         "refpe.vectors.read",
-                        functools.partial(refpe.vectors.read, path, format=fmt),
+                        read,
                         peak="rss",
                         warm=functools.partial(refpe.vectors.read, tiny, format=fmt),
                     ),

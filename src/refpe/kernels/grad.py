@@ -1,5 +1,6 @@
 r"""The ``embedding-grad`` kernels: sorted float64 segment sums (NumPy), ATen's
-``embedding_dense_backward`` (PyTorch).
+``embedding_dense_backward`` (PyTorch; on the CPU its sums balanced over threads by
+:mod:`refpe.kernels.grad_fused` where Numba is importable, bit for bit the same).
 
 Source: seed 004 §5; PyTorch ``embedding_backward``.
 """
@@ -12,6 +13,7 @@ import numpy as np
 
 from refpe._compat import MAX_LENGTH
 
+from . import grad_fused
 from ._common import check_ids, torch_in_range
 
 __all__ = ["GATHER_ELEMENTS", "SHORT", "embedding_grad", "embedding_grad_torch"]
@@ -125,7 +127,9 @@ def embedding_grad_torch(
     frozen: Any = None,
 ) -> Any:
     r""":func:`refpe.embedding_grad` for PyTorch: ATen's ``embedding_dense_backward`` (the
-    backward of ``F.embedding``, parallel over rows of the result) after one range check.
+    backward of ``F.embedding``, parallel over rows of the result) after one range check; on
+    the CPU without ``scale_grad_by_freq``, the same sums by :mod:`~refpe.kernels.grad_fused`
+    where Numba is importable (rows shared between threads by id modulo, not by range).
 
     .. math::
 
@@ -172,9 +176,14 @@ def embedding_grad_torch(
         return NotImplemented  # the reference names the id
     g = grad_out.reshape(flat.numel(), grad_out.shape[-1])
     pad = -1 if padding_idx is None else padding_idx % num_embeddings
-    out = torch.ops.aten.embedding_dense_backward(
-        g, flat, num_embeddings, pad, bool(scale_grad_by_freq)
-    )
+    if g.device.type == "cpu" and not scale_grad_by_freq and grad_fused.available():
+        out = torch.zeros((num_embeddings, g.shape[1]), dtype=g.dtype)  # ATen's values
+        grad_fused.embedding_grad_fused(flat.contiguous().numpy(), g.contiguous().numpy(), pad,
+                                        out.numpy())  # fmt: skip
+    else:
+        out = torch.ops.aten.embedding_dense_backward(
+            g, flat, num_embeddings, pad, bool(scale_grad_by_freq)
+        )
     if frozen_arr is not None:
         out[frozen_arr] = 0
     return out
