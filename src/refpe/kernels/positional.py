@@ -85,8 +85,15 @@ def build_sinusoid_table(
     omega = frequencies(d, float(base), schedule)
     m, B = len(omega), 64
     pairs = np.empty((n, 2 * m), dtype=dtype)
-    if dtype == "float64":
-        pairs[:, 0::2], pairs[:, 1::2] = exact_sin_cos_table(np.arange(n) + offset, omega)
+    if dtype == "float64":  # the reference's own values, rows split between threads
+
+        def exact_rows(ks: range) -> None:
+            rows = pairs[ks.start : ks.stop]
+            rows[:, 0::2], rows[:, 1::2] = exact_sin_cos_table(
+                np.arange(ks.start, ks.stop) + offset, omega
+            )
+
+        in_threads(exact_rows, n, threads=_common.THREADS if n * m > 2**16 else 1)
     elif n:
         sin_a, cos_a = _block_starts(n, offset, tuple(omega))
         sin_b, cos_b = _steps(tuple(omega), 1)
