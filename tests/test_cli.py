@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -49,6 +51,25 @@ def test_specs_json_lists_every_registered_spec(capsys):
 def test_specs_table_prints(capsys):
     assert main(["specs"]) == 0
     assert "token-lookup" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permission bits")
+def test_json_reports_keep_permissions_and_leave_no_temporary(tmp_path):
+    """A new report gets ``0o666`` masked by the umask (not mkstemp's 0600); a report written
+    again keeps the mode its owner gave it."""
+    from refpe.conformance.report import write_json
+
+    path = tmp_path / "r.json"
+    write_json(str(path), {"a": 1})
+    umask = os.umask(0o022)
+    os.umask(umask)  # read back (the test's own process; refpe never sets it)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    path.chmod(0o640)
+    write_json(str(path), {"a": 2})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and json.loads(path.read_text()) == {"a": 2}
+    with pytest.raises(ValueError):
+        write_json(str(path), {"a": float("nan")})  # refused before anything is written
+    assert json.loads(path.read_text()) == {"a": 2} and os.listdir(tmp_path) == ["r.json"]
 
 
 def test_conformance_passes_and_writes_a_versioned_json(tmp_path, capsys):

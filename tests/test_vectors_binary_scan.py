@@ -133,3 +133,17 @@ def test_without_numba_short_runs_use_find(tmp_path, monkeypatch):
     taken = _spy(monkeypatch)
     got = _read(path, True)
     assert not taken and np.array_equal(got[1], vectors)
+
+
+@pytest.mark.parametrize("finite_check", [1 << 20, 6, 1])
+def test_a_nonfinite_value_is_found_in_any_slice(tmp_path, monkeypatch, finite_check):
+    """The finiteness check runs over slices of rows (no mask as large as the table): the
+    error names the same record, byte offset and column whatever the slice."""
+    monkeypatch.setattr(vio, "FINITE_CHECK", finite_check)
+    vectors = np.ones((20, 3), np.float32)
+    vectors[13, 2] = np.inf
+    path = tmp_path / "v.bin"
+    path.write_bytes(_binary([f"w{i}".encode() for i in range(20)], vectors, [b"\n"] * 20))
+    at = len(b"20 3\n") + sum(len(f"w{i} ".encode()) + 12 + 1 for i in range(13))
+    with pytest.raises(VectorFormatError, match=rf"byte offset {at}: column 3: value inf"):
+        refpe.vectors.read(path, format="word2vec-binary")

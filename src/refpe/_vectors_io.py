@@ -38,6 +38,8 @@ CHUNK = 1 << 21
 #: Largest block of vectors a reader hands out at once (bounds the peak memory of a read).
 BLOCK_BYTES = 1 << 22
 MAX_LINE = 1 << 26
+#: Values checked for finiteness at a time (the mask of a whole table would cost a quarter of it).
+FINITE_CHECK = 1 << 20
 #: Longest word in bytes (encoded) that the writer writes and the readers read.
 MAX_WORD = 1 << 16
 _BOM = b"\xef\xbb\xbf"
@@ -177,14 +179,17 @@ def _to_dtype(
 ) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         out = values.astype(dtype, copy=False)
-    if not ok and not np.isfinite(out).all():
-        r, c = np.argwhere(~np.isfinite(out))[0]
-        raise VectorFormatError(
-            path,
-            f"{where} {starts[r]}",
-            f"column {c + 1}: value {float(values[r, c])!r} is not finite in {dtype.name}",
-            "nonfinite",
-        )
+    step = max(1, FINITE_CHECK // max(1, out.shape[1]))  # rows: no mask as large as the table
+    for i in range(0, len(out) if not ok else 0, step):
+        block = out[i : i + step]
+        if not np.isfinite(block).all():
+            r, c = np.argwhere(~np.isfinite(block))[0]
+            raise VectorFormatError(
+                path,
+                f"{where} {starts[i + r]}",
+                f"column {c + 1}: value {float(values[i + r, c])!r} is not finite in {dtype.name}",
+                "nonfinite",
+            )
     return out
 
 

@@ -86,42 +86,7 @@ AT_MOST = ("error", "peak_vs_array")
 #: Why a target is missed on the machine of the kept reports, with the measurements that show
 #: it (Markdown): the README and the docs' performance page print it under a report that misses
 #: the target. A target missed without an entry here fails ``tests/test_readme.py``.
-WHY: dict[str, str] = {
-    "rope numpy float32: kernel >= 70% of copy bandwidth": (
-        "0.435 of copy in this run, whose rounds were noisy: the kernel's seven rounds ranged "
-        "over 51-145 ms and the copy's over 34-79 ms (the medians are 95.5 and 41.5 ms; the "
-        "fastest rounds give 0.67). The same kernel measured 0.756 of copy (51.8 ms against "
-        "39.2 ms) in a run an hour earlier on this machine, and 0.733 in a RoPE-only run. It "
-        "is 3.35 × the three-pass NumPy kernel it replaces (the fallback row)."
-    ),
-    "sinusoid table float32: kernel >= 1x np.sin over T*d float32s": (
-        "19.4 ms against `np.sin`'s 11.9 ms for 8192 × 1024 values. Measured apart on the "
-        "same machine, the kernel spends about 10 ms on the exact sines and cosines of its "
-        "64-row block starts and offsets (the phase reduction that makes every value the "
-        "exact one rounded once) and 3.9 ms on the one-pass products; a fresh 32 MiB array "
-        "costs 11.5 ms to write by itself (`np.empty` then `fill`: its pages are touched for "
-        "the first time), while `np.sin(x, out=out)` writes into memory already touched and "
-        "reduces nothing. The kernel stays 2.49 × the float32 pow form, and 6.17 × it past "
-        "position 10^6, where `np.sin` leaves its fast path."
-    ),
-    "read word2vec text: refpe >= 10x gensim": (
-        "8.69 × in this run (6.43 s against 55.9 s; refpe's three rounds ranged over "
-        "4.7-6.6 s), 11.8 × in a run an hour earlier and 11 × in the previous report, on the "
-        "same code. Arrow's CSV parser converts the decimals on the two shared cores; the pure "
-        "reader takes 9.07 s, reading the file's bytes 0.27 s."
-    ),
-    "read word2vec binary: refpe >= 3x gensim": (
-        "2.8 × in this run (377 ms against 1.05 s), 2.63 × in a run an hour earlier, 3.47 × "
-        "in the previous report, and 3.28 × at 3·10^6 rows (the large-file report). The "
-        "reader reads the file at 0.25 of the raw read's speed: what is left is its scan for "
-        "each record's word, a Python loop over the records."
-    ),
-    "read word2vec text, 10^6 rows: refpe >= 10x gensim": (
-        "9.11 × (42.3 s against 385 s, one round each), on the same code as the 10^5-row "
-        "reads above. Arrow's CSV parser converts the 3·10^8 decimals at about 78 MB/s on the "
-        "two shared cores (the pure reader: 63.5 s; reading the file's bytes: 2.55 s)."
-    ),
-}
+WHY: dict[str, str] = {}
 
 
 def targets(results: list[dict]) -> list[dict[str, Any]]:

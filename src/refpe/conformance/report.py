@@ -32,12 +32,12 @@ import importlib.metadata
 import json
 import os
 import platform
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from refpe import backends as B
+from refpe._vectors_files import atomic_write
 
 from .judge import describe_horizon, measured
 from .judge import fmt as _fmt
@@ -156,18 +156,12 @@ def to_json(results: list[Result], wall: float, accept: Iterable[str] = ()) -> d
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".refpe-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, renamed),
+    with the rules of :func:`refpe._vectors_files.atomic_write`: an existing file keeps its
+    permission bits, a new one gets ``0o666`` masked by the umask."""
+    text = (json.dumps(data, indent=1, allow_nan=False) + "\n").encode("utf-8")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda f: f.write(text), "--json")
 
 
 def table(
