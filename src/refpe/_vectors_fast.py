@@ -1,4 +1,5 @@
-"""The fast parser of text vector rows (word2vec text, GloVe, fastText ``.vec``).
+"""The fast paths of the vector readers: text rows (word2vec text, GloVe, fastText ``.vec``)
+by Arrow, binary records in runs.
 
 The pure reader in :mod:`refpe._vectors_io` checks and parses a chunk of rows line by line;
 this module parses the same chunk in one call of Apache Arrow's CSV reader (``pyarrow``,
@@ -13,6 +14,12 @@ correctly to the nearest float64, as the C library's ``strtod`` behind the pure 
 float64 is then rounded to the requested dtype by the same NumPy cast. The values are
 therefore bit-identical to the pure reader's (``tests/test_vectors_fast.py`` compares them on
 random, shortest, long, tiny and huge decimals). Without ``pyarrow`` every chunk declines.
+
+For word2vec binary files, :func:`binary_run` takes runs of plain records at once: their
+words are checked and decoded together and their vector bytes copied in one call, by a loop
+Numba compiles where it is importable (:data:`COMPILED_FROM`), else by ``bytes.find``
+record by record (``tests/test_vectors_binary_scan.py`` compares both with the
+record-by-record reader).
 """
 
 from __future__ import annotations
