@@ -4,6 +4,7 @@ the compiled loop really taken; and its body run as Python where Numba is missin
 
 from __future__ import annotations
 
+import math
 import sys
 import types
 
@@ -91,17 +92,19 @@ def test_compiled_runs_in_blocks_and_with_a_limit(tmp_path, monkeypatch, limit):
     assert np.array_equal(np.concatenate([b[1] for b in blocks]), want)
 
 
-@needs_numba
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("bad", [b"", b"a\x01b", b"x\x7f", b"s p"])
-def test_compiled_runs_give_the_same_errors(tmp_path, monkeypatch, bad):
-    monkeypatch.setattr(fast, "COMPILED_FROM", 1)
+def test_runs_give_the_same_errors(tmp_path, monkeypatch, bad, compiled):
+    if compiled and fast._compiled() is None:
+        pytest.skip("numba is not importable")
+    monkeypatch.setattr(fast, "COMPILED_FROM", 1 if compiled else math.inf)
     words = [f"w{i}".encode() for i in range(40)]
     words[30] = bad
     path = tmp_path / "v.bin"
     path.write_bytes(_binary(words, np.ones((40, 3), np.float32), [b"\n"] * 40))
     taken = _spy(monkeypatch)
     got, want = _read(path, True), _read(path, False)
-    assert taken and isinstance(want, str) and got == want and "(record 3" in got
+    assert bool(taken) == compiled and isinstance(want, str) and got == want and "(record 3" in got
 
 
 def test_the_scan_body_with_a_stand_in_numba(tmp_path, monkeypatch):
@@ -124,15 +127,23 @@ def test_the_scan_body_with_a_stand_in_numba(tmp_path, monkeypatch):
     assert got[0] == want[0] and np.array_equal(got[1], want[1])
 
 
-def test_without_numba_short_runs_use_find(tmp_path, monkeypatch):
-    """Without Numba (or below ``COMPILED_FROM`` records) the runs are scanned by
-    ``bytes.find``: the compiled run is never called."""
+@pytest.mark.parametrize("errors", ["strict", "replace"])
+@pytest.mark.parametrize("chunk", [700, 1 << 21])
+def test_without_numba_runs_use_find(tmp_path, monkeypatch, errors, chunk):
+    """Without Numba (or below ``COMPILED_FROM`` records) runs are scanned by ``bytes.find``:
+    the compiled run is never called, and the records are the record-by-record reader's."""
+    monkeypatch.setattr(vio, "CHUNK", chunk)
     monkeypatch.setattr(fast, "_compiled", lambda: None)
     monkeypatch.setattr(fast, "COMPILED_FROM", 1)
-    path, vectors = _tricky(tmp_path, "strict")
+    path, vectors = _tricky(tmp_path, errors)
     taken = _spy(monkeypatch)
-    got = _read(path, True)
-    assert not taken and np.array_equal(got[1], vectors)
+    runs = []
+    real = vio.binary_run
+    monkeypatch.setattr(vio, "binary_run", lambda *a: runs.append(real(*a)) or runs[-1])
+    got, want = _read(path, True, errors=errors), _read(path, False, errors=errors)
+    assert not taken and sum(len(r[0]) for r in runs) > len(vectors) // 2, "too few in runs"
+    assert got[0] == want[0] and np.array_equal(got[1], want[1])
+    assert np.array_equal(got[1], vectors) and got[0][50] == "L" * 300
 
 
 @pytest.mark.parametrize("finite_check", [1 << 20, 6, 1])
