@@ -121,12 +121,18 @@ def fallback(fn: Callable[[], Any], module: Any, name: str, value: Any) -> Calla
 
 
 def fallback_candidate(
-    name: str, fn: Callable[[], Any], module: Any, attr: str = "available", off: Any = None
+    name: str,
+    fn: Callable[[], Any],
+    module: Any,
+    attr: str = "available",
+    off: Any = None,
+    fast: Callable[[], bool] | None = None,
 ) -> list[Candidate]:
     """``[Candidate("fallback", ...)]``: ``fn`` with ``module.attr`` set to ``off`` (default:
-    an ``available()`` that says no), timed where ``module``'s fast path can run; ``[]``
-    where it cannot (then the kernel already is the fallback)."""
-    if not module.available():
+    an ``available()`` that says no), timed where the fast path can run (``fast()``, default
+    ``module.available()``); ``[]`` where it cannot (then the kernel already is the
+    fallback)."""
+    if not (fast or module.available)():
         return []
     off = (lambda: False) if off is None else off
     return [Candidate("fallback", "fallback", name, fallback(fn, module, attr, off))]

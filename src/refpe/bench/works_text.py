@@ -14,7 +14,7 @@ import refpe
 from refpe import _vectors_fast
 from refpe._compat import to_host
 
-from .work import Candidate, Work, fallback, fallback_candidate
+from .work import Candidate, Work, fallback_candidate
 
 
 def _rows(n: int) -> str:
@@ -47,18 +47,10 @@ def reader_works(backend: str, size: dict, tmp: str) -> list[Work]:
         if not binary:
             name = "refpe.vectors.read, the pure reader (without pyarrow)"
             slow = fallback_candidate(name, read, _vectors_fast, "ENABLED", False)
-        elif _vectors_fast.compiled_scan():
-            name = "refpe.vectors.read, records scanned by bytes.find (without numba)"
-            slow = [
-                Candidate(
-                    "fallback",
-                    "fallback",
-                    name,
-                    fallback(read, _vectors_fast, "COMPILED_FROM", math.inf),
-                )
-            ]
         else:
-            slow = []
+            name = "refpe.vectors.read, records scanned by bytes.find (without numba)"
+            slow = fallback_candidate(name, read, _vectors_fast, "COMPILED_FROM", math.inf,
+                                      _vectors_fast.compiled_scan)  # fmt: skip
         # read first where the peak is measured: the one-time start (imports, Arrow's pool,
         # the compiled binary scan, which a run of COMPILED_FROM records takes)
         tiny = os.path.join(tmp, f"tiny-{fmt}")

@@ -129,7 +129,7 @@ def embedding_grad_torch(
     r""":func:`refpe.embedding_grad` for PyTorch: ATen's ``embedding_dense_backward`` (the
     backward of ``F.embedding``, parallel over rows of the result) after one range check; on
     the CPU without ``scale_grad_by_freq``, the same sums by :mod:`~refpe.kernels.grad_fused`
-    where Numba is importable (rows shared between threads by id modulo, not by range).
+    where Numba is importable (columns split between threads, not rows by range).
 
     .. math::
 
